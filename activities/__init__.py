@@ -1,0 +1,1 @@
+"""Every side effect of billflow: Stripe calls, ledger writes, outbound webhooks."""

@@ -1,0 +1,1 @@
+"""billflow's shared domain: settings, money, ledger schema, messages and policies."""

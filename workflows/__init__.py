@@ -1,0 +1,1 @@
+"""billflow's durable flows, one module per flow; deterministic code only."""

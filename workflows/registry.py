@@ -1,0 +1,7 @@
+"""The one list of workflows the worker registers."""
+
+from __future__ import annotations
+
+from workflows.hello import HelloWorkflow
+
+WORKFLOWS: list[type] = [HelloWorkflow]
