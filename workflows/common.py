@@ -1,0 +1,82 @@
+"""Helpers every flow uses: search attributes, readable waits, merchant notifications."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import SearchAttributePair, SearchAttributeUpdate, TypedSearchAttributes
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from billflow import search_attributes as sa
+from billflow.notifications import NOTIFY_WORKFLOW, MerchantEvent, notify_workflow_id
+
+
+def start_attributes(
+    flow: str,
+    status: str,
+    merchant_id: str,
+    *,
+    customer_id: str | None = None,
+    amount_minor: int | None = None,
+    currency: str | None = None,
+) -> TypedSearchAttributes:
+    """The search attributes a flow is started with (the starter sets them)."""
+    pairs: list[SearchAttributePair[Any]] = [
+        SearchAttributePair(sa.BILLING_FLOW, flow),
+        SearchAttributePair(sa.BILLING_STATUS, status),
+        SearchAttributePair(sa.MERCHANT_ID, merchant_id),
+    ]
+    if customer_id:
+        pairs.append(SearchAttributePair(sa.CUSTOMER_ID, customer_id))
+    if amount_minor is not None:
+        pairs.append(SearchAttributePair(sa.AMOUNT_MINOR, amount_minor))
+    if currency:
+        pairs.append(SearchAttributePair(sa.CURRENCY, currency.upper()))
+    return TypedSearchAttributes(pairs)
+
+
+def set_status(status: str, *, customer_id: str | None = None, amount_minor: int | None = None) -> None:
+    """Upsert BillingStatus (and any newly known facts) so operators can filter on it."""
+    updates: list[SearchAttributeUpdate[Any]] = [sa.BILLING_STATUS.value_set(status)]
+    if customer_id:
+        updates.append(sa.CUSTOMER_ID.value_set(customer_id))
+    if amount_minor is not None:
+        updates.append(sa.AMOUNT_MINOR.value_set(amount_minor))
+    workflow.upsert_search_attributes(updates)
+
+
+def set_waiting(
+    what: str, until: datetime | None, signal: str | None = None, example: dict[str, Any] | None = None
+) -> None:
+    """Describe the current wait in the UI: what, since and until when, which signal ends it."""
+    lines = [f"**Waiting for** {what}", f"since {workflow.now():%Y-%m-%d %H:%M:%S} UTC"]
+    if until is not None:
+        lines.append(f"until {until:%Y-%m-%d %H:%M:%S} UTC")
+    if signal:
+        lines.append(f"send signal `{signal}`" + (f" with `{json.dumps(example)}`" if example else ""))
+    workflow.set_current_details("\n\n".join(lines))
+
+
+def clear_waiting() -> None:
+    workflow.set_current_details("")
+
+
+def deadline(after: timedelta) -> datetime:
+    return workflow.now() + after
+
+
+async def notify(event: MerchantEvent) -> None:
+    """Start the merchant notification as an abandoned child: it outlives this run and is unique per event."""
+    try:
+        await workflow.start_child_workflow(
+            NOTIFY_WORKFLOW,
+            event,
+            id=notify_workflow_id(event.merchant_id, event.event_id),
+            parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+            static_summary=f"Notify {event.merchant_id}: {event.type}",
+        )
+    except WorkflowAlreadyStartedError:
+        pass  # already notified by an earlier run of this flow (continue-as-new, reset)
