@@ -126,5 +126,8 @@ def dev(
         raise typer.Exit(code)
 
 
+# Sub-command modules register themselves on `app`; importing them here wires them in.
+from starter import cli_runs  # noqa: E402, F401
+
 if __name__ == "__main__":
     app()
