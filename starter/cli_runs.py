@@ -185,6 +185,7 @@ def threeds_fail(intent_id: str) -> None:
 @app.command("codec-server")
 def codec_server(
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8081,
+    host: Annotated[str, typer.Option(help="interface to bind (0.0.0.0 in a container)")] = "127.0.0.1",
     ui_origin: Annotated[list[str] | None, typer.Option(help="allowed UI origins")] = None,
 ) -> None:
     """Serve /decode for the Temporal UI's codec setting (needs BILLFLOW_PAYLOAD_KEY)."""
@@ -199,6 +200,4 @@ def codec_server(
         f"http://127.0.0.1:{settings.temporal_ui_port}",
         f"http://localhost:{settings.temporal_ui_port}",
     ]
-    uvicorn.run(
-        create_codec_app(settings.payload_key.get_secret_value(), origins), host="127.0.0.1", port=port
-    )
+    uvicorn.run(create_codec_app(settings.payload_key.get_secret_value(), origins), host=host, port=port)
