@@ -4,6 +4,7 @@ from billflow.ledger.base import Base, utcnow
 from billflow.ledger.billing import Invoice, Quote, Subscription
 from billflow.ledger.customers import Customer, SavedCard
 from billflow.ledger.events import Notification, NotificationAttempt, WebhookEvent
+from billflow.ledger.limits import StripeRateSlot
 from billflow.ledger.merchants import ApiKey, IdempotentRequest, Merchant
 from billflow.ledger.payments import Payment, Refund
 
@@ -20,6 +21,7 @@ __all__ = [
     "Quote",
     "Refund",
     "SavedCard",
+    "StripeRateSlot",
     "Subscription",
     "WebhookEvent",
     "utcnow",
