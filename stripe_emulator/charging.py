@@ -8,7 +8,6 @@ from stripe_emulator import audit
 from stripe_emulator.cards import (
     ALWAYS,
     AUTH_REQUIRED,
-
     ON_SESSION,
     UNLESS_SETUP,
     Decline,

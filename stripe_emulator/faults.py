@@ -14,22 +14,22 @@ class EndpointFault(BaseModel):
 
     method: str = "*"
     path: str = "*"
-    error_500_rate: float = Field(0.0, ge=0, le=1)
-    rate_limit_429_rate: float = Field(0.0, ge=0, le=1)
+    error_500_rate: float = Field(default=0.0, ge=0, le=1)
+    rate_limit_429_rate: float = Field(default=0.0, ge=0, le=1)
     should_retry: bool | None = True
-    latency_ms: int = Field(0, ge=0)
-    drop_after_commit_rate: float = Field(0.0, ge=0, le=1)
+    latency_ms: int = Field(default=0, ge=0)
+    drop_after_commit_rate: float = Field(default=0.0, ge=0, le=1)
 
     def matches(self, method: str, path: str) -> bool:
         return (self.method == "*" or self.method.upper() == method) and fnmatch.fnmatchcase(path, self.path)
 
 
 class WebhookFaults(BaseModel):
-    duplicate_rate: float = Field(0.0, ge=0, le=1)
-    delay_ms: int = Field(0, ge=0)
-    delay_rate: float = Field(0.0, ge=0, le=1)
-    reorder_rate: float = Field(0.0, ge=0, le=1)
-    loss_rate: float = Field(0.0, ge=0, le=1)
+    duplicate_rate: float = Field(default=0.0, ge=0, le=1)
+    delay_ms: int = Field(default=0, ge=0)
+    delay_rate: float = Field(default=0.0, ge=0, le=1)
+    reorder_rate: float = Field(default=0.0, ge=0, le=1)
+    loss_rate: float = Field(default=0.0, ge=0, le=1)
 
 
 class FaultConfig(BaseModel):
@@ -37,9 +37,9 @@ class FaultConfig(BaseModel):
 
     seed: int | None = None
     endpoints: list[EndpointFault] = Field(default_factory=list)
-    webhooks: WebhookFaults = Field(default_factory=WebhookFaults)
-    rate_limit_per_second: float | None = Field(None, gt=0)
-    rate_limit_burst: float | None = Field(None, gt=0)
+    webhooks: WebhookFaults = Field(default_factory=lambda: WebhookFaults())
+    rate_limit_per_second: float | None = Field(default=None, gt=0)
+    rate_limit_burst: float | None = Field(default=None, gt=0)
 
 
 class TokenBucket:

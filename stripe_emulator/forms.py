@@ -93,7 +93,7 @@ def as_bool(params: dict[str, Any], name: str, default: bool = False) -> bool:
         return default
     if isinstance(value, bool):
         return value
-    if value in ("true", "false"):
+    if isinstance(value, str) and value in ("true", "false"):
         return value == "true"
     raise validation(f"Invalid boolean: {value}", param=name)
 

@@ -14,7 +14,7 @@ import time
 import traceback
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qsl
 
 import httpx
@@ -234,7 +234,7 @@ class EmulatorApp:
                 idempotency.abandon(*claimed)
             out_headers.extend((k.encode(), v.encode()) for k, v in exc.headers.items())
             await _respond(send, exc.status, json.dumps(exc.body()).encode(), out_headers)
-        except Exception:
+        except Exception:  # noqa: BLE001 - any crash becomes a Stripe-shaped 500
             log.error("emulator handler crashed:\n%s", traceback.format_exc())
             if claimed is not None:
                 idempotency.abandon(*claimed)
@@ -429,7 +429,7 @@ class EmulatorServer:
         self._server = None
         self._thread = None
 
-    def __enter__(self) -> EmulatorServer:
+    def __enter__(self) -> Self:
         self.start()
         return self
 

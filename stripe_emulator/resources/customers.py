@@ -73,7 +73,10 @@ def create_customer(ctx: Ctx, params: dict[str, Any]) -> Obj:
     ctx.account.add(cus)
     pm_value = as_str(params, "payment_method")
     if pm_value is not None:
-        from stripe_emulator.resources.payment_methods import attach, resolve_payment_method
+        from stripe_emulator.resources.payment_methods import (
+            attach,
+            resolve_payment_method,
+        )
 
         pm = resolve_payment_method(ctx, pm_value, "payment_method")
         attach(ctx, pm, cus)

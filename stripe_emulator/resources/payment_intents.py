@@ -7,9 +7,22 @@ from typing import Any
 from stripe_emulator import charging
 from stripe_emulator.context import Ctx
 from stripe_emulator.errors import invalid_request, unexpected_state, validation
-from stripe_emulator.forms import as_bool, as_dict, as_int, as_list, as_str, metadata_update
+from stripe_emulator.forms import (
+    as_bool,
+    as_dict,
+    as_int,
+    as_list,
+    as_str,
+    metadata_update,
+)
 from stripe_emulator.render import expand_params, list_response, render
-from stripe_emulator.resources.common import check_amount, currency, enum, required_int, str_fields
+from stripe_emulator.resources.common import (
+    check_amount,
+    currency,
+    enum,
+    required_int,
+    str_fields,
+)
 from stripe_emulator.resources.customers import get_customer
 from stripe_emulator.resources.payment_methods import resolve_payment_method
 from stripe_emulator.routes import route
@@ -178,7 +191,7 @@ def update_payment_intent(ctx: Ctx, params: dict[str, Any], pi_id: str) -> Obj:
     if pi["status"] not in editable and money_fields & set(params):
         raise unexpected_state(
             "payment_intent_unexpected_state",
-            f"This PaymentIntent's {sorted(money_fields & set(params))[0]} could not be updated "
+            f"This PaymentIntent's {min(money_fields & set(params))} could not be updated "
             f"because it has a status of {pi['status']}.",
         )
     if "amount" in params:

@@ -6,7 +6,12 @@ from typing import Any
 
 from stripe_emulator.cards import INCORRECT_NUMBER, luhn_ok, spec_for, token_number
 from stripe_emulator.context import Ctx
-from stripe_emulator.errors import StripeError, invalid_request, missing_parameter, validation
+from stripe_emulator.errors import (
+    StripeError,
+    invalid_request,
+    missing_parameter,
+    validation,
+)
 from stripe_emulator.forms import as_dict, as_int, as_str, metadata_update
 from stripe_emulator.render import expand_params, list_response, render
 from stripe_emulator.routes import route
@@ -41,7 +46,7 @@ def build_card_pm(
     spec = spec_for(number)
     year = exp_year if exp_year is not None else 2034
     pm = new_object("payment_method")
-    details = {
+    details: dict[str, Any] = {
         "address": {
             "city": None,
             "country": None,
