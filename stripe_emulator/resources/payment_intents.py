@@ -154,7 +154,7 @@ def create_payment_intent(ctx: Ctx, params: dict[str, Any]) -> Obj:
     if customer is not None:
         get_customer(ctx, customer)
     capture_method = enum(params, "capture_method", ("automatic", "automatic_async", "manual"), "automatic")
-    types = [str(t) for t in as_list(params, "payment_method_types")] or None
+    types = [str(t) for t in as_list(params, "allowed_payment_method_types")] or None
     pi = new_payment_intent(
         ctx,
         amount=amount,

@@ -115,7 +115,7 @@ def fail_3ds(ctx: Ctx, si: Obj) -> None:
 @route("POST", "/v1/setup_intents", "SetupIntentCreateParams")
 def create_setup_intent(ctx: Ctx, params: dict[str, Any]) -> Obj:
     """Create a SetupIntent, optionally confirming it."""
-    types = [str(t) for t in as_list(params, "payment_method_types")] or None
+    types = [str(t) for t in as_list(params, "allowed_payment_method_types")] or None
     si = new_object("setup_intent")
     si_id = ctx.new_id("seti")
     si.update(
