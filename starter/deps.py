@@ -48,6 +48,9 @@ class AppState:
         self.owns_ledger = ledger is None
         self._client = temporal_client
         self._client_lock = asyncio.Lock()
+        # merchant id -> (expires at, decrypted Stripe webhook secret): saves a query and a decrypt per
+        # webhook delivery; short-lived, and dropped when the merchant saves new credentials.
+        self.webhook_secrets: dict[str, tuple[float, str | None]] = {}
 
     @property
     def ledger(self) -> Ledger:

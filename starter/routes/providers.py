@@ -13,7 +13,7 @@ from activities.stripe_client import make_client
 from billflow.config import Settings
 from billflow.ledger import Merchant
 from billflow.merchants import StripeProviderView, get_merchant, save_stripe_credentials, stripe_provider_view
-from starter.deps import LedgerDep, MerchantDep, SecretBoxDep, SettingsDep, require_scope
+from starter.deps import LedgerDep, MerchantDep, SecretBoxDep, StateDep, require_scope
 from starter.envelope import ApiError, Envelope, ok
 
 router = APIRouter(prefix="/v1/merchant/providers", tags=["merchant"])
@@ -117,10 +117,11 @@ async def _register_endpoint(
 
 @router.put("", dependencies=[require_scope("merchant:write")])
 async def put_providers(
-    body: ProvidersIn, merchant: MerchantDep, ledger: LedgerDep, box: SecretBoxDep, settings: SettingsDep
+    body: ProvidersIn, merchant: MerchantDep, ledger: LedgerDep, box: SecretBoxDep, state: StateDep
 ) -> Envelope[ProvidersOut]:
     """Test the Stripe key (GET /v1/account), register the webhook endpoint, then save everything encrypted."""
     creds = body.stripe
+    settings = state.settings
     client = make_client(creds.secret_key, settings.stripe_api_base)
     try:
         account = await client.v1.accounts.retrieve_current_async()
@@ -146,6 +147,7 @@ async def put_providers(
             webhook_endpoint_id=endpoint_id,
         )
     )
+    state.webhook_secrets.pop(merchant.merchant_id, None)
     view = await run_in_threadpool(stripe_provider_view, ledger, box, merchant.merchant_id)
     return ok(
         ProvidersOut(
