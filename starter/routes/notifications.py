@@ -1,0 +1,5 @@
+"""Filled in by the next commit."""
+
+from fastapi import APIRouter
+
+router = APIRouter()
