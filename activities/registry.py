@@ -3,29 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from activities import hello
-from activities.stripe_client import StripeClients
-from billflow.config import Settings
-from billflow.ledger.db import Ledger
+from activities.deps import Deps
+from activities.reconcile import ReconcileActivities
 
-
-@dataclass
-class Deps:
-    """What activities need, built once per worker process."""
-
-    settings: Settings
-    ledger: Ledger
-    stripe: StripeClients
-
-    @classmethod
-    def build(cls, settings: Settings) -> Deps:
-        ledger = Ledger.from_url(settings.sqlalchemy_url)
-        return cls(settings=settings, ledger=ledger, stripe=StripeClients(settings, ledger))
+__all__ = ["Deps", "all_activities"]
 
 
 def all_activities(deps: Deps) -> list[Callable[..., Any]]:
     """Every activity, as plain functions or methods bound to classes built from `deps`."""
-    return [hello.greet]
+    reconcile = ReconcileActivities(deps)
+    return [
+        hello.greet,
+        reconcile.list_merchants,
+        reconcile.reconcile_merchant,
+        reconcile.sweep_stuck_runs,
+    ]

@@ -3,5 +3,6 @@
 from __future__ import annotations
 
 from workflows.hello import HelloWorkflow
+from workflows.reconcile import ReconcileWorkflow
 
-WORKFLOWS: list[type] = [HelloWorkflow]
+WORKFLOWS: list[type] = [HelloWorkflow, ReconcileWorkflow]

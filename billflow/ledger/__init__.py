@@ -7,6 +7,7 @@ from billflow.ledger.events import Notification, NotificationAttempt, WebhookEve
 from billflow.ledger.limits import StripeRateSlot
 from billflow.ledger.merchants import ApiKey, IdempotentRequest, Merchant
 from billflow.ledger.payments import Payment, Refund
+from billflow.ledger.reconciliation import ReconciliationDifference
 
 __all__ = [
     "ApiKey",
@@ -19,6 +20,7 @@ __all__ = [
     "NotificationAttempt",
     "Payment",
     "Quote",
+    "ReconciliationDifference",
     "Refund",
     "SavedCard",
     "StripeRateSlot",
