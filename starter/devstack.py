@@ -179,6 +179,12 @@ class DevStack:
             except StackError as exc:
                 raise StackError(f"{exc} at {self.log_path(svc.name)}") from None
 
+    def add_worker(self, name: str) -> None:
+        """Start one more worker process (workers scale horizontally on one task queue)."""
+        svc = Service(name, [sys.executable, str(ROOT / "worker.py")], 0)
+        self.services.append(svc)
+        self._launch(svc)
+
     def service(self, name: str) -> Service:
         return next(s for s in self.services if s.name == name)
 
