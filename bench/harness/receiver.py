@@ -27,6 +27,7 @@ class Receiver:
         self._lock = threading.Lock()
         self.accepted: Counter[str] = Counter()
         self.types: dict[str, str] = {}
+        self.data: dict[str, dict[str, Any]] = {}
         self.rejected_signatures = 0
         self.failed_on_purpose = 0
         self.app = Starlette(routes=[Route("/hooks", self.handle, methods=["POST"])])
@@ -49,6 +50,7 @@ class Receiver:
             event: dict[str, Any] = json.loads(body)
             self.accepted[event["id"]] += 1
             self.types[event["id"]] = event.get("type", "")
+            self.data[event["id"]] = event.get("data") or {}
         return Response("ok")
 
 
