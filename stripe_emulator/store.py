@@ -116,6 +116,7 @@ class Store:
     def __init__(self, seed: int | None = None) -> None:
         self.seed = seed
         self.ids = IdGenerator(seed)
+        self.request_ids = IdGenerator()  # separate, so reads never shift seeded object ids
         self.clock = EmulatorClock()
         self.accounts: dict[str, Account] = {}
         self.event_sink: Callable[[Account, Obj], None] | None = None
