@@ -570,7 +570,11 @@ def _items_snapshot(sub: Obj) -> dict[str, Any]:
 
 
 def run_due(ctx: Ctx, now_for: Any) -> None:
-    """Renew due subscriptions of customers selected by ``now_for(customer_id) -> now | None``."""
+    """Renew due subscriptions of customers selected by ``now_for(customer_id) -> now | None``.
+
+    Renewals are Stripe-initiated: their events and audit rows carry no request id or key.
+    """
+    ctx = Ctx(store=ctx.store, account=ctx.account, base_url=ctx.base_url)
     for sub in list(ctx.account.of_kind("subscription"))[::-1]:
         now = now_for(sub["customer"])
         if now is not None:
