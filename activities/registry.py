@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from activities import hello
+from activities import hello, notify
 from activities.stripe_client import StripeClients
 from billflow.config import Settings
 from billflow.ledger.db import Ledger
@@ -28,4 +28,7 @@ class Deps:
 
 def all_activities(deps: Deps) -> list[Callable[..., Any]]:
     """Every activity, as plain functions or methods bound to classes built from `deps`."""
-    return [hello.greet]
+    return [
+        hello.greet,
+        *notify.notify_activities(deps.settings, deps.ledger),
+    ]

@@ -3,5 +3,9 @@
 from __future__ import annotations
 
 from workflows.hello import HelloWorkflow
+from workflows.notify import NotifyMerchantWorkflow
 
-WORKFLOWS: list[type] = [HelloWorkflow]
+WORKFLOWS: list[type] = [
+    HelloWorkflow,
+    NotifyMerchantWorkflow,
+]
