@@ -14,7 +14,7 @@ from sqlalchemy import select
 from billflow.ledger import Notification, NotificationAttempt
 from billflow.ledger.db import Ledger
 from billflow.notifications import NOTIFY_WORKFLOW, MerchantEvent, notify_workflow_id
-from starter.deps import LedgerDep, MerchantDep, SettingsDep, TemporalDep, require_scope
+from starter.deps import LedgerDep, MerchantDep, StateDep, require_scope
 from starter.envelope import ApiError, Envelope, ok
 
 router = APIRouter(prefix="/v1/merchant/notifications", tags=["notifications"])
@@ -112,17 +112,17 @@ async def redeliver(
     event_id: EventIdPath,
     merchant: MerchantDep,
     ledger: LedgerDep,
-    client: TemporalDep,
-    settings: SettingsDep,
+    state: StateDep,
 ) -> Envelope[RedeliveryView]:
     """Send the event again (even if it was delivered) in a new workflow run."""
     view = await run_in_threadpool(_one, ledger, merchant.merchant_id, event_id)
+    client = await state.temporal()
     wid = f"{notify_workflow_id(merchant.merchant_id, event_id)}/redeliver/{uuid.uuid4().hex[:12]}"
     await client.start_workflow(
         NOTIFY_WORKFLOW,
         MerchantEvent(event_id=view.id, merchant_id=merchant.merchant_id, type=view.type, data=view.data),
         id=wid,
-        task_queue=settings.temporal_task_queue,
+        task_queue=state.settings.temporal_task_queue,
         static_summary=f"Redeliver {view.type} to {merchant.merchant_id}",
     )
     return ok(RedeliveryView(notification_id=view.id, workflow_id=wid))

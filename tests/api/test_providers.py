@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
@@ -23,17 +23,8 @@ from billflow.ledger import WebhookEvent
 from billflow.ledger.db import Ledger
 from starter.api import create_app
 from stripe_emulator.server import EmulatorServer
-from stripe_emulator.server import create_app as create_emulator
 from tests.api.conftest import ADMIN_TOKEN, Shop
 from tests.api.signal_workflow import WaitForStripeEvents
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[EmulatorServer]:
-    server = EmulatorServer(create_emulator(seed=7, webhook_retry_base_seconds=0.05, webhook_max_attempts=5))
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
