@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from activities import hello
+from activities import hello, notify
 from activities.deps import Deps
 from activities.reconcile import ReconcileActivities
 
@@ -17,6 +17,7 @@ def all_activities(deps: Deps) -> list[Callable[..., Any]]:
     reconcile = ReconcileActivities(deps)
     return [
         hello.greet,
+        *notify.notify_activities(deps.settings, deps.ledger),
         reconcile.list_merchants,
         reconcile.reconcile_merchant,
         reconcile.sweep_stuck_runs,

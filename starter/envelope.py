@@ -16,6 +16,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("billflow.api")
@@ -139,6 +140,12 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, code, str(exc.detail), None, dict(exc.headers or {}))
 
 
+async def _database_value(_: Request, exc: Exception) -> JSONResponse:
+    # The database refused a value validation let through (e.g. a NUL character in a string).
+    log.info("database refused a value: %s", type(exc).__name__)
+    return error_response(422, "invalid_value", "a value contains characters that cannot be stored")
+
+
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error", exc_info=exc)
     return error_response(500, "internal_error", "billflow hit an internal error; it has been logged")
@@ -150,4 +157,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _request_validation)
     app.add_exception_handler(ValidationError, _pydantic_validation)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(DataError, _database_value)
     app.add_exception_handler(Exception, _unexpected)

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 from workflows.hello import HelloWorkflow
+from workflows.notify import NotifyMerchantWorkflow
 from workflows.reconcile import ReconcileWorkflow
 
-WORKFLOWS: list[type] = [HelloWorkflow, ReconcileWorkflow]
+WORKFLOWS: list[type] = [
+    HelloWorkflow,
+    NotifyMerchantWorkflow,
+    ReconcileWorkflow,
+]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 
 import httpx
@@ -14,6 +14,8 @@ from billflow.config import Settings
 from billflow.ledger.db import Ledger
 from billflow.merchants import create_merchant
 from starter.api import create_app
+from stripe_emulator.server import EmulatorServer
+from stripe_emulator.server import create_app as create_emulator
 
 ADMIN_TOKEN = "test-admin-token"
 
@@ -26,6 +28,15 @@ class Shop:
     @property
     def headers(self) -> dict[str, str]:
         return {"X-API-Key": self.key}
+
+
+@pytest.fixture(scope="session")
+def emulator() -> Iterator[EmulatorServer]:
+    """The Stripe emulator on a free port (every sk_test_ key is its own account)."""
+    server = EmulatorServer(create_emulator(seed=7, webhook_retry_base_seconds=0.05, webhook_max_attempts=5))
+    server.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture

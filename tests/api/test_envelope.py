@@ -147,3 +147,14 @@ async def test_openapi_and_docs_are_served(client: httpx.AsyncClient) -> None:
     spec = (await client.get("/openapi.json")).json()
     assert "/v1/merchant" in spec["paths"]
     assert (await client.get("/docs")).status_code == 200
+
+
+async def test_values_the_database_cannot_store_are_422(
+    client: httpx.AsyncClient, make_merchant: Callable[..., Shop]
+) -> None:
+    m = make_merchant()
+    resp = await client.patch("/v1/merchant", json={"name": "nul\u0000byte"}, headers=m.headers)
+    assert resp.status_code == 422
+    assert resp.json()["error"]["code"] == "invalid_value"
+    resp = await client.delete("/v1/merchant/api-keys/key%00x", headers=m.headers)
+    assert resp.status_code in (404, 422)
