@@ -40,5 +40,13 @@ browser:
 test: lint typecheck browser
 	$(BIN)/python -m pytest
 
+## Every benchmark once, one table of figures (see bench/).
+bench: $(STAMP)
+	$(BIN)/python -m bench.all
+
+## The long chaos run: 500 mixed flows under crashes and Stripe faults; non-zero exit on any violation.
+chaos: $(STAMP)
+	$(BIN)/python -m bench.chaos --flows 500 --seed 7
+
 clean:
 	rm -rf $(VENV) .billflow .mypy_cache .ruff_cache .pytest_cache
