@@ -16,6 +16,11 @@ Controls (plain JSON over HTTP, not part of Stripe's API):
 ``GET /_emulator/webhooks/deliveries``, ``POST /_emulator/state``.
 """
 
-from stripe_emulator.server import EmulatorApp, EmulatorServer, create_app, run_in_thread
+from stripe_emulator.server import (
+    EmulatorApp,
+    EmulatorServer,
+    create_app,
+    run_in_thread,
+)
 
 __all__ = ["EmulatorApp", "EmulatorServer", "create_app", "run_in_thread"]
