@@ -13,7 +13,11 @@ from stripe_emulator.server import EmulatorServer, create_app, run_in_thread
 
 from .shapes import check_object
 
-pytestmark = pytest.mark.asyncio
+pytestmark = [
+    pytest.mark.asyncio,
+    # The SDK's own httpx client triggers this warning; it is not ours to fix.
+    pytest.mark.filterwarnings("ignore:Use 'content=<...>' to upload:DeprecationWarning"),
+]
 KEY = "sk_test_persistence_0001"
 
 
@@ -91,7 +95,7 @@ async def test_setup_intent_3ds_failure(client: stripe.StripeClient, control: ht
     assert again.status_code == 400
 
 
-def test_cli_parses_options(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_cli_parses_options(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: dict[str, object] = {}
 
     def fake_run(app: object, **kwargs: object) -> None:
