@@ -19,7 +19,7 @@ import stripe
 from fastapi import APIRouter, Header, Path, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -104,9 +104,9 @@ def _insert_once(ledger: Ledger, values: dict[str, Any]) -> tuple[bool, str | No
     because the caller must know whether *this* request inserted the row: a concurrent duplicate
     delivery loses the race and is acknowledged without being applied.
     """
-    with ledger.session() as session:
-        dialect = session.get_bind().dialect.name
-        insert_fn = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    # Core statements on a plain connection: this is the hot path of every delivery.
+    with ledger.engine.begin() as conn:
+        insert_fn = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
         stmt = (
             insert_fn(WebhookEvent)
             .values(**values)
@@ -114,10 +114,9 @@ def _insert_once(ledger: Ledger, values: dict[str, Any]) -> tuple[bool, str | No
             .returning(WebhookEvent.id)
         )
         # RETURNING, not rowcount: psycopg reports -1 for this statement.
-        inserted = session.execute(stmt).scalar_one_or_none() is not None
-        if inserted:
+        if conn.execute(stmt).scalar_one_or_none() is not None:
             return True, None, None
-        existing = session.execute(
+        existing = conn.execute(
             select(WebhookEvent.status, WebhookEvent.received_at).where(
                 WebhookEvent.stripe_event_id == values["stripe_event_id"]
             )
@@ -138,8 +137,14 @@ def _claim_retry(ledger: Ledger, event_id: str, status: str) -> bool:
 
 
 def _finish(ledger: Ledger, event_id: str, status: Status, error: str | None) -> None:
-    with ledger.session() as session:
-        session.execute(
+    with ledger.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # The event itself was committed durably before signalling; this status update may skip
+            # the WAL flush. If a database crash loses it, the row stays `received` and Stripe's next
+            # redelivery (or the operator) re-routes it: at worst one more signal, which workflows
+            # tolerate since they re-read the object from Stripe.
+            conn.execute(text("SET LOCAL synchronous_commit TO OFF"))
+        conn.execute(
             update(WebhookEvent)
             .where(WebhookEvent.stripe_event_id == event_id)
             .values(status=status, error=error, processed_at=utcnow())
