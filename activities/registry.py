@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from activities import hello
+from activities.payments import PaymentActivities
+from activities.payments_ledger import PaymentLedgerActivities
+from activities.refunds import RefundActivities
 from activities.stripe_client import StripeClients
 from billflow.config import Settings
 from billflow.ledger.db import Ledger
@@ -28,4 +31,17 @@ class Deps:
 
 def all_activities(deps: Deps) -> list[Callable[..., Any]]:
     """Every activity, as plain functions or methods bound to classes built from `deps`."""
-    return [hello.greet]
+    payments = PaymentActivities(deps.stripe)
+    payments_ledger = PaymentLedgerActivities(deps.ledger)
+    refunds = RefundActivities(deps.stripe)
+    return [
+        hello.greet,
+        payments.create_intent,
+        payments.retrieve_intent,
+        payments.capture_intent,
+        payments.cancel_intent,
+        payments_ledger.record_payment,
+        payments_ledger.reserve_refund,
+        payments_ledger.settle_refund,
+        refunds.create_refund,
+    ]

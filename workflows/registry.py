@@ -3,5 +3,7 @@
 from __future__ import annotations
 
 from workflows.hello import HelloWorkflow
+from workflows.payment import PaymentWorkflow
+from workflows.refund import RefundWorkflow
 
-WORKFLOWS: list[type] = [HelloWorkflow]
+WORKFLOWS: list[type] = [HelloWorkflow, PaymentWorkflow, RefundWorkflow]
