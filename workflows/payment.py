@@ -418,8 +418,6 @@ class PaymentWorkflow:
             summary=f"ledger: payment {state.payment_id} {status.value}",
             **LEDGER_WRITE.kwargs(),
         )
-        if status != PaymentStatus.PROCESSING:
-            self._first_known = True
         if notify_as is not None:
             await notify(
                 MerchantEvent(
@@ -429,3 +427,5 @@ class PaymentWorkflow:
                     data=state.model_dump(mode="json", exclude={"waiting"}),
                 )
             )
+        if status != PaymentStatus.PROCESSING:
+            self._first_known = True
