@@ -86,7 +86,8 @@ class Run:
             search_attributes=start_attributes("payment", "processing", self.merchant_id),
         )
         self._started = handle
-        return await handle.execute_update(OUTCOME_UPDATE, result_type=PaymentState)
+        first: PaymentState = await handle.execute_update(OUTCOME_UPDATE, result_type=PaymentState)
+        return first
 
     @property
     def handle(self) -> WorkflowHandle[object, PaymentState]:
@@ -108,7 +109,8 @@ class Run:
         handle = self.env.client.get_workflow_handle(
             notify_workflow_id(self.merchant_id, f"{self.workflow_id}:{event_type}")
         )
-        return await handle.result() == event_type
+        result: str = await handle.result()
+        return result == event_type
 
 
 @pytest.fixture
