@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from activities import hello
+from activities import hello, notify
 from activities.payments import PaymentActivities
 from activities.payments_ledger import PaymentLedgerActivities
 from activities.refunds import RefundActivities
@@ -36,6 +36,7 @@ def all_activities(deps: Deps) -> list[Callable[..., Any]]:
     refunds = RefundActivities(deps.stripe)
     return [
         hello.greet,
+        *notify.notify_activities(deps.settings, deps.ledger),
         payments.create_intent,
         payments.retrieve_intent,
         payments.capture_intent,

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from workflows.hello import HelloWorkflow
+from workflows.notify import NotifyMerchantWorkflow
 from workflows.payment import PaymentWorkflow
 from workflows.refund import RefundWorkflow
 
-WORKFLOWS: list[type] = [HelloWorkflow, PaymentWorkflow, RefundWorkflow]
+WORKFLOWS: list[type] = [
+    HelloWorkflow,
+    NotifyMerchantWorkflow,
+    PaymentWorkflow,
+    RefundWorkflow,
+]
