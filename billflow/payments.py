@@ -12,9 +12,9 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
 
-from billflow.money import MoneyError, currency_rule, to_minor
+from billflow.money import MoneyError, currency_rule, from_minor, to_minor
 
 # How long a manual-capture authorisation is kept before billflow releases it (Stripe's window
 # for online card authorisations is about 7 days).
@@ -64,8 +64,8 @@ def refund_id_for(workflow_id: str) -> str:
 class PaymentCreate(BaseModel):
     """`POST /v1/payments`: exactly one of `payment_method` (a `pm_…` token) or `saved_card_id`."""
 
-    amount: Decimal = Field(examples=["50.00"])
     currency: str = Field(min_length=3, max_length=3, examples=["usd"])
+    amount: Decimal = Field(examples=["50.00"], description="major units, e.g. 50.00 USD or 500 JPY")
     provider: Literal["stripe"] = "stripe"
     payment_method: str | None = Field(default=None, pattern=r"^pm_[A-Za-z0-9_]+$")
     saved_card_id: str | None = Field(default=None, max_length=40)
@@ -83,6 +83,14 @@ class PaymentCreate(BaseModel):
         except MoneyError as exc:
             raise ValueError(str(exc)) from None
 
+    @field_validator("amount")
+    @classmethod
+    def _chargeable(cls, value: Decimal, info: ValidationInfo) -> Decimal:
+        currency = info.data.get("currency")
+        if currency is not None:  # an unknown currency is reported on its own field
+            to_minor(value, currency)  # MoneyError is a ValueError naming the problem
+        return value
+
     @field_validator("metadata")
     @classmethod
     def _metadata_limits(cls, value: dict[str, str]) -> dict[str, str]:
@@ -97,7 +105,6 @@ class PaymentCreate(BaseModel):
     def _one_source(self) -> PaymentCreate:
         if (self.payment_method is None) == (self.saved_card_id is None):
             raise ValueError("give exactly one of payment_method or saved_card_id")
-        to_minor(self.amount, self.currency)  # raises MoneyError (a ValueError) naming the problem
         return self
 
     @property
@@ -327,3 +334,80 @@ class RefundView(BaseModel):
     amount: int
     currency: str
     failure_reason: str | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+# HTTP responses (decimal amounts again)
+
+
+class PaymentOut(BaseModel):
+    """A payment as the API shows it; amounts are decimal strings in the currency's major unit."""
+
+    id: str
+    status: str
+    amount: Decimal
+    amount_captured: Decimal
+    amount_refunded: Decimal | None = None
+    currency: str
+    capture_method: str
+    customer: str | None = None
+    payment_method: str | None = None
+    payment_intent_id: str | None = None
+    redirect_url: str | None = Field(default=None, description="send the customer here for 3-D Secure")
+    failure_code: str | None = None
+    failure_reason: str | None = None
+    approval: dict[str, str] | None = None
+    waiting: Waiting | None = None
+    created_at: datetime | None = None
+
+    @classmethod
+    def from_state(cls, state: PaymentState, amount_refunded_minor: int | None = None) -> PaymentOut:
+        return cls(
+            id=state.payment_id,
+            status=state.status.value,
+            amount=from_minor(state.amount_minor, state.currency),
+            amount_captured=from_minor(state.amount_captured_minor, state.currency),
+            amount_refunded=None
+            if amount_refunded_minor is None
+            else from_minor(amount_refunded_minor, state.currency),
+            currency=state.currency,
+            capture_method=state.capture_method,
+            customer=state.customer,
+            payment_method=state.payment_method,
+            payment_intent_id=state.payment_intent_id,
+            redirect_url=state.redirect_url,
+            failure_code=state.failure_code,
+            failure_reason=state.failure_reason,
+            approval=state.approval,
+            waiting=state.waiting,
+        )
+
+
+class RefundOut(BaseModel):
+    id: str
+    payment_id: str
+    status: str
+    amount: Decimal | None
+    currency: str | None
+    stripe_refund_id: str | None = None
+    failure_code: str | None = None
+    failure_reason: str | None = None
+    approval: dict[str, str] | None = None
+    created_at: datetime | None = None
+
+    @classmethod
+    def from_state(cls, state: RefundState) -> RefundOut:
+        amount = None
+        if state.amount_minor and state.currency:
+            amount = from_minor(state.amount_minor, state.currency)
+        return cls(
+            id=state.refund_id,
+            payment_id=state.payment_id,
+            status=state.status.value,
+            amount=amount,
+            currency=state.currency,
+            stripe_refund_id=state.stripe_refund_id,
+            failure_code=state.failure_code,
+            failure_reason=state.failure_reason,
+            approval=state.approval,
+        )

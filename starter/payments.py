@@ -185,7 +185,7 @@ async def create_payment(
     return state
 
 
-def _payment_row(ledger: Ledger, merchant_id: str, payment_id: str) -> Payment:
+def payment_row(ledger: Ledger, merchant_id: str, payment_id: str) -> Payment:
     with ledger.session() as session:
         row = session.get(Payment, payment_id)
         if row is None or row.merchant_id != merchant_id:
@@ -196,7 +196,7 @@ def _payment_row(ledger: Ledger, merchant_id: str, payment_id: str) -> Payment:
 
 async def payment_state(client: Client, ledger: Ledger, merchant_id: str, payment_id: str) -> PaymentState:
     """The payment's live state from its workflow (the ledger row finds the workflow)."""
-    row = _payment_row(ledger, merchant_id, payment_id)
+    row = payment_row(ledger, merchant_id, payment_id)
     handle = client.get_workflow_handle(row.workflow_id, result_type=PaymentState)
     state: PaymentState = await handle.query(STATE_QUERY, result_type=PaymentState)
     return state
@@ -205,7 +205,7 @@ async def payment_state(client: Client, ledger: Ledger, merchant_id: str, paymen
 async def _signal(
     client: Client, ledger: Ledger, merchant_id: str, payment_id: str, name: str, arg: Any
 ) -> None:
-    row = _payment_row(ledger, merchant_id, payment_id)
+    row = payment_row(ledger, merchant_id, payment_id)
     if row.status in ("completed", "failed", "canceled"):
         raise PaymentRequestError(
             f"payment {payment_id} is already {row.status}", status=409, code="payment_finished"
@@ -244,7 +244,7 @@ async def capture_payment(
     client: Client, ledger: Ledger, merchant_id: str, payment_id: str, amount: Decimal | None
 ) -> PaymentState:
     """Capture all (None) or part of a manual-capture payment; returns the state after capture."""
-    row = _payment_row(ledger, merchant_id, payment_id)
+    row = payment_row(ledger, merchant_id, payment_id)
     amount_minor = None
     if amount is not None:
         try:
@@ -277,7 +277,7 @@ async def create_refund(
     task_queue: str | None = None,
 ) -> RefundState:
     """`POST /v1/refunds`: reserve and refund (or wait for approval); same key + body = same refund."""
-    row = _payment_row(ledger, merchant_id, body.payment_id)
+    row = payment_row(ledger, merchant_id, body.payment_id)
     amount_minor = None
     if body.amount is not None:
         try:
