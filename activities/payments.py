@@ -67,7 +67,7 @@ class PaymentActivities:
             "payment_method": data.payment_method,
             "capture_method": data.capture_method,
             "confirm": True,
-            "payment_method_types": ["card"],
+            "allowed_payment_method_types": ["card"],
             "metadata": {
                 **data.metadata,
                 "workflow_id": data.workflow_id,
