@@ -214,9 +214,10 @@ async def test_bad_amounts_name_the_field(stack: Stack) -> None:
 
 async def test_refunds_partial_rest_and_over_refund(stack: Stack) -> None:
     paid = (await stack.pay(amount="80.00")).json()["data"]
-    refund = lambda body: stack.api.post(  # noqa: E731
-        "/v1/refunds", json=body, headers={"Idempotency-Key": uuid.uuid4().hex}
-    )
+
+    async def refund(body: dict[str, str]) -> httpx.Response:
+        return await stack.api.post("/v1/refunds", json=body, headers={"Idempotency-Key": uuid.uuid4().hex})
+
     part = await refund({"payment_id": paid["id"], "amount": "30.00"})
     assert part.status_code == 200, part.text
     assert (part.json()["data"]["status"], part.json()["data"]["amount"]) == ("succeeded", "30.00")
