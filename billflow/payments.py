@@ -68,7 +68,7 @@ class PaymentCreate(BaseModel):
     amount: Decimal = Field(examples=["50.00"], description="major units, e.g. 50.00 USD or 500 JPY")
     provider: Literal["stripe"] = "stripe"
     payment_method: str | None = Field(default=None, pattern=r"^pm_[A-Za-z0-9_]+$")
-    saved_card_id: str | None = Field(default=None, max_length=40)
+    saved_card_id: str | None = Field(default=None, min_length=1, max_length=40)
     customer: str | None = Field(default=None, pattern=r"^cus_[A-Za-z0-9_]+$")
     capture: Literal["automatic", "manual"] = "automatic"
     return_url: str | None = Field(default=None, pattern=r"^https?://")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -44,6 +45,14 @@ from billflow.signals import APPROVE, CANCEL, REJECT, STATE_QUERY, Decision
 from workflows.common import start_attributes
 from workflows.payment import PaymentWorkflow
 from workflows.refund import RefundWorkflow
+
+# A Temporal client, or a way to get one once the request has passed every ledger check (so a
+# request billflow refuses anyway never waits on, or fails for, Temporal).
+ClientSource = Client | Callable[[], Awaitable[Client]]
+
+
+async def _resolve(source: ClientSource) -> Client:
+    return source if isinstance(source, Client) else await source()
 
 
 class PaymentRequestError(ValueError):
@@ -165,7 +174,7 @@ async def submit_payment(
 
 
 async def create_payment(
-    client: Client,
+    client: ClientSource,
     ledger: Ledger,
     settings: Settings,
     merchant_id: str,
@@ -178,7 +187,7 @@ async def create_payment(
     data = payment_input(ledger, settings, merchant_id, idempotency_key, body)
     wid = workflow_id("payment", merchant_id, idempotency_key)
     state = await submit_payment(
-        client, data, workflow_id=wid, task_queue=task_queue or settings.temporal_task_queue
+        await _resolve(client), data, workflow_id=wid, task_queue=task_queue or settings.temporal_task_queue
     )
     if state.request_hash != data.request_hash:
         raise _conflict("payment", idempotency_key)
@@ -194,23 +203,25 @@ def payment_row(ledger: Ledger, merchant_id: str, payment_id: str) -> Payment:
         return row
 
 
-async def payment_state(client: Client, ledger: Ledger, merchant_id: str, payment_id: str) -> PaymentState:
+async def payment_state(
+    client: ClientSource, ledger: Ledger, merchant_id: str, payment_id: str
+) -> PaymentState:
     """The payment's live state from its workflow (the ledger row finds the workflow)."""
     row = payment_row(ledger, merchant_id, payment_id)
-    handle = client.get_workflow_handle(row.workflow_id, result_type=PaymentState)
+    handle = (await _resolve(client)).get_workflow_handle(row.workflow_id, result_type=PaymentState)
     state: PaymentState = await handle.query(STATE_QUERY, result_type=PaymentState)
     return state
 
 
 async def _signal(
-    client: Client, ledger: Ledger, merchant_id: str, payment_id: str, name: str, arg: Any
+    client: ClientSource, ledger: Ledger, merchant_id: str, payment_id: str, name: str, arg: Any
 ) -> None:
     row = payment_row(ledger, merchant_id, payment_id)
     if row.status in ("completed", "failed", "canceled"):
         raise PaymentRequestError(
             f"payment {payment_id} is already {row.status}", status=409, code="payment_finished"
         )
-    handle = client.get_workflow_handle(row.workflow_id)
+    handle = (await _resolve(client)).get_workflow_handle(row.workflow_id)
     if arg is None:
         await handle.signal(name)
     else:
@@ -218,30 +229,30 @@ async def _signal(
 
 
 async def approve_payment(
-    client: Client, ledger: Ledger, merchant_id: str, payment_id: str, decision: Decision
+    client: ClientSource, ledger: Ledger, merchant_id: str, payment_id: str, decision: Decision
 ) -> None:
     await _signal(client, ledger, merchant_id, payment_id, APPROVE, decision)
 
 
 async def reject_payment(
-    client: Client, ledger: Ledger, merchant_id: str, payment_id: str, decision: Decision
+    client: ClientSource, ledger: Ledger, merchant_id: str, payment_id: str, decision: Decision
 ) -> None:
     await _signal(client, ledger, merchant_id, payment_id, REJECT, decision)
 
 
 async def cancel_payment(
-    client: Client, ledger: Ledger, merchant_id: str, payment_id: str, decision: Decision
+    client: ClientSource, ledger: Ledger, merchant_id: str, payment_id: str, decision: Decision
 ) -> None:
     await _signal(client, ledger, merchant_id, payment_id, CANCEL, decision)
 
 
-async def customer_returned(client: Client, ledger: Ledger, merchant_id: str, payment_id: str) -> None:
+async def customer_returned(client: ClientSource, ledger: Ledger, merchant_id: str, payment_id: str) -> None:
     """The customer came back from 3-D Secure: ask the workflow to re-read the intent now."""
     await _signal(client, ledger, merchant_id, payment_id, CUSTOMER_RETURNED, None)
 
 
 async def capture_payment(
-    client: Client, ledger: Ledger, merchant_id: str, payment_id: str, amount: Decimal | None
+    client: ClientSource, ledger: Ledger, merchant_id: str, payment_id: str, amount: Decimal | None
 ) -> PaymentState:
     """Capture all (None) or part of a manual-capture payment; returns the state after capture."""
     row = payment_row(ledger, merchant_id, payment_id)
@@ -251,7 +262,7 @@ async def capture_payment(
             amount_minor = to_minor(amount, row.currency)
         except MoneyError as exc:
             raise PaymentRequestError(str(exc), status=422, code="invalid_amount", field="amount") from None
-    handle = client.get_workflow_handle(row.workflow_id)
+    handle = (await _resolve(client)).get_workflow_handle(row.workflow_id)
     try:
         state: PaymentState = await handle.execute_update(
             CAPTURE_UPDATE, amount_minor, result_type=PaymentState
@@ -267,7 +278,7 @@ async def capture_payment(
 
 
 async def create_refund(
-    client: Client,
+    client: ClientSource,
     ledger: Ledger,
     settings: Settings,
     merchant_id: str,
@@ -310,25 +321,26 @@ async def create_refund(
         ),
     )
     try:
-        state: RefundState = await client.execute_update_with_start_workflow(
+        temporal = await _resolve(client)
+        state: RefundState = await temporal.execute_update_with_start_workflow(
             OUTCOME_UPDATE, start_workflow_operation=start, result_type=RefundState
         )
     except WorkflowAlreadyStartedError:
-        state = await client.get_workflow_handle(wid, result_type=RefundState).result()
+        state = await temporal.get_workflow_handle(wid, result_type=RefundState).result()
     if state.request_hash != data.request_hash:
         raise _conflict("refund", idempotency_key)
     return state
 
 
 async def decide_refund(
-    client: Client, ledger: Ledger, merchant_id: str, refund_id: str, approve: bool, decision: Decision
+    client: ClientSource, ledger: Ledger, merchant_id: str, refund_id: str, approve: bool, decision: Decision
 ) -> None:
     with ledger.session() as session:
         row = session.get(Refund, refund_id)
         if row is None or row.merchant_id != merchant_id:
             raise PaymentRequestError(f"refund {refund_id} does not exist", status=404, code="not_found")
         wid = row.workflow_id
-    await client.get_workflow_handle(wid).signal(APPROVE if approve else REJECT, decision)
+    await (await _resolve(client)).get_workflow_handle(wid).signal(APPROVE if approve else REJECT, decision)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from starter.deps import (
     LedgerDep,
     MerchantDep,
     SettingsDep,
-    TemporalDep,
+    StateDep,
     idempotent_request_async,
     require_scope,
 )
@@ -71,13 +71,13 @@ async def create_payment(
     merchant: MerchantDep,
     ledger: LedgerDep,
     settings: SettingsDep,
-    client: TemporalDep,
+    app: StateDep,
     key: IdempotencyKeyDep,
 ) -> Envelope[PaymentOut]:
     """Charge once per Idempotency-Key; answers after Stripe's first answer (completed, pending, ...)."""
     await idempotent_request_async(ledger, merchant.merchant_id, "payment", key, body)
     try:
-        state = await svc.create_payment(client, ledger, settings, merchant.merchant_id, key, body)
+        state = await svc.create_payment(app.temporal, ledger, settings, merchant.merchant_id, key, body)
     except svc.PaymentRequestError as exc:
         raise _api_error(exc) from None
     return ok(_out(state))
@@ -109,9 +109,9 @@ async def list_payments(
     return ok(PaymentPage(data=[_row_out(r) for r in rows], next_cursor=next_cursor))
 
 
-async def _live(client: TemporalDep, ledger: LedgerDep, merchant_id: str, payment_id: str) -> PaymentOut:
+async def _live(app: StateDep, ledger: LedgerDep, merchant_id: str, payment_id: str) -> PaymentOut:
     try:
-        state = await svc.payment_state(client, ledger, merchant_id, payment_id)
+        state = await svc.payment_state(app.temporal, ledger, merchant_id, payment_id)
     except svc.PaymentRequestError as exc:
         raise _api_error(exc) from None
     except RPCError:
@@ -125,10 +125,10 @@ async def _live(client: TemporalDep, ledger: LedgerDep, merchant_id: str, paymen
 
 @router.get("/{payment_id}", dependencies=READ)
 async def get_payment(
-    payment_id: str, merchant: MerchantDep, ledger: LedgerDep, client: TemporalDep
+    payment_id: str, merchant: MerchantDep, ledger: LedgerDep, app: StateDep
 ) -> Envelope[PaymentOut]:
     """The payment's live state: status, amounts, Stripe ids, and what it waits for until when."""
-    return ok(await _live(client, ledger, merchant.merchant_id, payment_id))
+    return ok(await _live(app, ledger, merchant.merchant_id, payment_id))
 
 
 @router.post("/{payment_id}/capture", dependencies=WRITE)
@@ -136,13 +136,13 @@ async def capture_payment(
     payment_id: str,
     merchant: MerchantDep,
     ledger: LedgerDep,
-    client: TemporalDep,
+    app: StateDep,
     body: CaptureBody | None = None,
 ) -> Envelope[PaymentOut]:
     """Capture a manual-capture payment, fully or `amount` of it; the rest of the hold is released."""
     try:
         state = await svc.capture_payment(
-            client, ledger, merchant.merchant_id, payment_id, body.amount if body else None
+            app.temporal, ledger, merchant.merchant_id, payment_id, body.amount if body else None
         )
     except svc.PaymentRequestError as exc:
         raise _api_error(exc) from None
@@ -150,41 +150,41 @@ async def capture_payment(
 
 
 async def _steer(
-    action: str, payment_id: str, merchant_id: str, ledger: LedgerDep, client: TemporalDep, body: DecisionBody
+    action: str, payment_id: str, merchant_id: str, ledger: LedgerDep, app: StateDep, body: DecisionBody
 ) -> PaymentOut:
     decision = Decision(by=body.by, reason=body.reason)
     steer = {"approve": svc.approve_payment, "reject": svc.reject_payment, "cancel": svc.cancel_payment}[
         action
     ]
     try:
-        await steer(client, ledger, merchant_id, payment_id, decision)
+        await steer(app.temporal, ledger, merchant_id, payment_id, decision)
     except svc.PaymentRequestError as exc:
         raise _api_error(exc) from None
-    return await _live(client, ledger, merchant_id, payment_id)
+    return await _live(app, ledger, merchant_id, payment_id)
 
 
 @router.post("/{payment_id}/approve", dependencies=WRITE)
 async def approve_payment(
-    payment_id: str, body: DecisionBody, merchant: MerchantDep, ledger: LedgerDep, client: TemporalDep
+    payment_id: str, body: DecisionBody, merchant: MerchantDep, ledger: LedgerDep, app: StateDep
 ) -> Envelope[PaymentOut]:
     """Approve a payment above the merchant's threshold (who and why are recorded)."""
-    return ok(await _steer("approve", payment_id, merchant.merchant_id, ledger, client, body))
+    return ok(await _steer("approve", payment_id, merchant.merchant_id, ledger, app, body))
 
 
 @router.post("/{payment_id}/reject", dependencies=WRITE)
 async def reject_payment(
-    payment_id: str, body: DecisionBody, merchant: MerchantDep, ledger: LedgerDep, client: TemporalDep
+    payment_id: str, body: DecisionBody, merchant: MerchantDep, ledger: LedgerDep, app: StateDep
 ) -> Envelope[PaymentOut]:
     """Reject a payment waiting for approval; its authorisation is released."""
-    return ok(await _steer("reject", payment_id, merchant.merchant_id, ledger, client, body))
+    return ok(await _steer("reject", payment_id, merchant.merchant_id, ledger, app, body))
 
 
 @router.post("/{payment_id}/cancel", dependencies=WRITE)
 async def cancel_payment(
-    payment_id: str, body: DecisionBody, merchant: MerchantDep, ledger: LedgerDep, client: TemporalDep
+    payment_id: str, body: DecisionBody, merchant: MerchantDep, ledger: LedgerDep, app: StateDep
 ) -> Envelope[PaymentOut]:
     """Cancel a payment that is not final yet; any authorisation is released."""
-    return ok(await _steer("cancel", payment_id, merchant.merchant_id, ledger, client, body))
+    return ok(await _steer("cancel", payment_id, merchant.merchant_id, ledger, app, body))
 
 
 @router.get("/{payment_id}/return", dependencies=READ, response_model=None)
@@ -192,16 +192,16 @@ async def customer_return(
     payment_id: str,
     merchant: MerchantDep,
     ledger: LedgerDep,
-    client: TemporalDep,
+    app: StateDep,
     format: Literal["json", "html"] = "json",
 ) -> Response | Envelope[PaymentOut]:
     """Where the customer lands after 3-D Secure: the payment re-checks Stripe now."""
     try:
-        await svc.customer_returned(client, ledger, merchant.merchant_id, payment_id)
+        await svc.customer_returned(app.temporal, ledger, merchant.merchant_id, payment_id)
     except svc.PaymentRequestError as exc:
         if exc.code != "payment_finished":
             raise _api_error(exc) from None
-    out = await _live(client, ledger, merchant.merchant_id, payment_id)
+    out = await _live(app, ledger, merchant.merchant_id, payment_id)
     if format == "html":
         return HTMLResponse(
             f"<!doctype html><title>Payment {out.id}</title>"

@@ -18,7 +18,7 @@ from starter.deps import (
     LedgerDep,
     MerchantDep,
     SettingsDep,
-    TemporalDep,
+    StateDep,
     idempotent_request_async,
     require_scope,
 )
@@ -63,13 +63,13 @@ async def create_refund(
     merchant: MerchantDep,
     ledger: LedgerDep,
     settings: SettingsDep,
-    client: TemporalDep,
+    app: StateDep,
     key: IdempotencyKeyDep,
 ) -> Envelope[RefundOut]:
     """Refund `amount` (omit it for whatever is left); more than is left is a 409 naming both amounts."""
     await idempotent_request_async(ledger, merchant.merchant_id, "refund", key, body)
     try:
-        state = await svc.create_refund(client, ledger, settings, merchant.merchant_id, key, body)
+        state = await svc.create_refund(app.temporal, ledger, settings, merchant.merchant_id, key, body)
     except svc.PaymentRequestError as exc:
         raise ApiError(exc.status, exc.code, str(exc), exc.field) from None
     if state.status == RefundStatus.FAILED and state.failure_code in _REFUSED:
@@ -106,11 +106,11 @@ async def _decide(
     body: DecisionBody,
     merchant_id: str,
     ledger: LedgerDep,
-    client: TemporalDep,
+    app: StateDep,
 ) -> None:
     try:
         await svc.decide_refund(
-            client, ledger, merchant_id, refund_id, approve, Decision(by=body.by, reason=body.reason)
+            app.temporal, ledger, merchant_id, refund_id, approve, Decision(by=body.by, reason=body.reason)
         )
     except svc.PaymentRequestError as exc:
         raise ApiError(exc.status, exc.code, str(exc), exc.field) from None
@@ -118,17 +118,17 @@ async def _decide(
 
 @router.post("/{refund_id}/approve", dependencies=WRITE)
 async def approve_refund(
-    refund_id: str, body: DecisionBody, merchant: MerchantDep, ledger: LedgerDep, client: TemporalDep
+    refund_id: str, body: DecisionBody, merchant: MerchantDep, ledger: LedgerDep, app: StateDep
 ) -> Envelope[dict[str, str]]:
     """Approve a refund above the merchant's refund threshold."""
-    await _decide(True, refund_id, body, merchant.merchant_id, ledger, client)
+    await _decide(True, refund_id, body, merchant.merchant_id, ledger, app)
     return ok({"refund_id": refund_id, "decision": "approve"})
 
 
 @router.post("/{refund_id}/reject", dependencies=WRITE)
 async def reject_refund(
-    refund_id: str, body: DecisionBody, merchant: MerchantDep, ledger: LedgerDep, client: TemporalDep
+    refund_id: str, body: DecisionBody, merchant: MerchantDep, ledger: LedgerDep, app: StateDep
 ) -> Envelope[dict[str, str]]:
     """Reject a refund waiting for approval; its reserved amount goes back to the payment."""
-    await _decide(False, refund_id, body, merchant.merchant_id, ledger, client)
+    await _decide(False, refund_id, body, merchant.merchant_id, ledger, app)
     return ok({"refund_id": refund_id, "decision": "reject"})
