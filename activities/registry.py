@@ -7,7 +7,10 @@ from typing import Any
 
 from activities import hello, notify
 from activities.deps import Deps
+from activities.payments import PaymentActivities
+from activities.payments_ledger import PaymentLedgerActivities
 from activities.reconcile import ReconcileActivities
+from activities.refunds import RefundActivities
 
 __all__ = ["Deps", "all_activities"]
 
@@ -15,10 +18,21 @@ __all__ = ["Deps", "all_activities"]
 def all_activities(deps: Deps) -> list[Callable[..., Any]]:
     """Every activity, as plain functions or methods bound to classes built from `deps`."""
     reconcile = ReconcileActivities(deps)
+    payments = PaymentActivities(deps.stripe)
+    payments_ledger = PaymentLedgerActivities(deps.ledger)
+    refunds = RefundActivities(deps.stripe)
     return [
         hello.greet,
         *notify.notify_activities(deps.settings, deps.ledger),
         reconcile.list_merchants,
         reconcile.reconcile_merchant,
         reconcile.sweep_stuck_runs,
+        payments.create_intent,
+        payments.retrieve_intent,
+        payments.capture_intent,
+        payments.cancel_intent,
+        payments_ledger.record_payment,
+        payments_ledger.reserve_refund,
+        payments_ledger.settle_refund,
+        refunds.create_refund,
     ]
