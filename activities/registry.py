@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from activities import hello
+from activities.invoices import InvoiceActivities
+from activities.quotes import QuoteActivities
+from activities.quotes_ledger import QuotesLedger
 from activities.stripe_client import StripeClients
 from billflow.config import Settings
 from billflow.ledger.db import Ledger
@@ -28,4 +31,13 @@ class Deps:
 
 def all_activities(deps: Deps) -> list[Callable[..., Any]]:
     """Every activity, as plain functions or methods bound to classes built from `deps`."""
-    return [hello.greet]
+    activities: list[Callable[..., Any]] = [hello.greet]
+    quotes = QuoteActivities(deps.settings, deps.ledger, deps.stripe)
+    activities += [quotes.settings, quotes.customer, quotes.create, quotes.retrieve, quotes.finalize]
+    activities += [quotes.accept, quotes.cancel]
+    invoices = InvoiceActivities(deps.stripe)
+    activities += [invoices.retrieve, invoices.finalize, invoices.pay, invoices.send]
+    activities += [invoices.mark_uncollectible, invoices.void]
+    quotes_ledger = QuotesLedger(deps.ledger)
+    activities += [quotes_ledger.record_quote, quotes_ledger.record_invoice]
+    return activities
