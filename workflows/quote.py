@@ -15,16 +15,6 @@ from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlrea
 from billflow.idempotency import stripe_key
 from billflow.notifications import MerchantEvent
 from billflow.policies import LEDGER_WRITE, STRIPE_READ, STRIPE_WRITE
-from billflow.quotes import (
-    ACCEPT,
-    FINAL_INVOICE_STATUSES,
-    SUBSCRIPTION_WORKFLOW,
-    QuoteInput,
-    QuoteState,
-    QuoteStatus,
-    SubscriptionChildInput,
-    quote_public_id,
-)
 from billflow.signals import APPROVE, CANCEL, REJECT, STATE_QUERY, STRIPE_EVENT, Decision, StripeEventSignal
 from workflows.common import clear_waiting, notify, set_status, set_waiting
 
@@ -39,6 +29,16 @@ with workflow.unsafe.imports_passed_through():
         QuoteStepInput,
     )
     from activities.quotes_ledger import InvoiceRecord, QuoteRecord, QuotesLedger
+    from billflow.quotes import (
+        ACCEPT,
+        FINAL_INVOICE_STATUSES,
+        SUBSCRIPTION_WORKFLOW,
+        QuoteInput,
+        QuoteState,
+        QuoteStatus,
+        SubscriptionChildInput,
+        quote_public_id,
+    )
 
 PAYMENT_FAILURES = ("CardDeclined", "AuthenticationRequired")
 EXAMPLE_DECISION = {"by": "manager@example.com", "reason": "checked"}
