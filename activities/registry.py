@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from activities import hello
+from activities import hello, notify
 from activities.invoices import InvoiceActivities
 from activities.quotes import QuoteActivities
 from activities.quotes_ledger import QuotesLedger
@@ -31,13 +31,22 @@ class Deps:
 
 def all_activities(deps: Deps) -> list[Callable[..., Any]]:
     """Every activity, as plain functions or methods bound to classes built from `deps`."""
-    activities: list[Callable[..., Any]] = [hello.greet]
+    return [
+        hello.greet,
+        *notify.notify_activities(deps.settings, deps.ledger),
+        *quote_activities(deps),
+    ]
+
+
+def quote_activities(deps: Deps) -> list[Callable[..., Any]]:
+    """The quote flow's Stripe quote and invoice steps and its ledger writes."""
     quotes = QuoteActivities(deps.settings, deps.ledger, deps.stripe)
-    activities += [quotes.settings, quotes.customer, quotes.create, quotes.retrieve, quotes.finalize]
-    activities += [quotes.accept, quotes.cancel]
     invoices = InvoiceActivities(deps.stripe)
-    activities += [invoices.retrieve, invoices.finalize, invoices.pay, invoices.send]
-    activities += [invoices.mark_uncollectible, invoices.void]
-    quotes_ledger = QuotesLedger(deps.ledger)
-    activities += [quotes_ledger.record_quote, quotes_ledger.record_invoice]
-    return activities
+    ledger = QuotesLedger(deps.ledger)
+    return [
+        *(quotes.settings, quotes.customer, quotes.create, quotes.retrieve),
+        *(quotes.finalize, quotes.accept, quotes.cancel),
+        *(invoices.retrieve, invoices.finalize, invoices.pay, invoices.send),
+        *(invoices.mark_uncollectible, invoices.void),
+        *(ledger.record_quote, ledger.record_invoice),
+    ]

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from workflows.hello import HelloWorkflow
+from workflows.notify import NotifyMerchantWorkflow
 from workflows.quote import QuoteWorkflow
 
-WORKFLOWS: list[type] = [HelloWorkflow]
-WORKFLOWS += [QuoteWorkflow]
+WORKFLOWS: list[type] = [
+    HelloWorkflow,
+    NotifyMerchantWorkflow,
+    QuoteWorkflow,
+]
