@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from activities import hello, notify
+from activities.catalog import CatalogActivities
 from activities.invoices import InvoiceActivities
 from activities.quotes import QuoteActivities
 from activities.quotes_ledger import QuotesLedger
@@ -49,4 +50,5 @@ def quote_activities(deps: Deps) -> list[Callable[..., Any]]:
         *(invoices.retrieve, invoices.finalize, invoices.pay, invoices.send),
         *(invoices.mark_uncollectible, invoices.void),
         *(ledger.record_quote, ledger.record_invoice),
+        CatalogActivities(deps.stripe).write,
     ]

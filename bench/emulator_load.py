@@ -47,7 +47,9 @@ async def drive(base_url: str, count: int, concurrency: int, key: str) -> tuple[
                 remaining -= 1
                 start = time.perf_counter()
                 try:
-                    resp = await http.post("/v1/payment_intents", content=BODY, headers={"Idempotency-Key": str(uuid.uuid4())})
+                    resp = await http.post(
+                        "/v1/payment_intents", content=BODY, headers={"Idempotency-Key": str(uuid.uuid4())}
+                    )
                 except httpx.HTTPError:
                     failures += 1
                     continue
@@ -70,7 +72,11 @@ def cpu_seconds(pid: int) -> float:
 
 
 def load_process(
-    base_url: str, count: int, concurrency: int, cpus: set[int], queue: multiprocessing.Queue[tuple[list[float], int]]
+    base_url: str,
+    count: int,
+    concurrency: int,
+    cpus: set[int],
+    queue: multiprocessing.Queue[tuple[list[float], int]],
 ) -> None:
     if cpus and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, cpus)
@@ -93,7 +99,9 @@ def main() -> None:
         server_cmd = ["taskset", "-c", "0", *server_cmd]
     load_cpus = set(range(1, ncpu)) if ncpu >= 2 else set()
     print("server command:", " ".join(server_cmd))
-    print(f"load: {args.workers} worker process(es) x {args.concurrency} concurrent, cpus {sorted(load_cpus) or 'any'}")
+    print(
+        f"load: {args.workers} worker process(es) x {args.concurrency} concurrent, cpus {sorted(load_cpus) or 'any'}"
+    )
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")]))
     server = subprocess.Popen(server_cmd, env=env)
     try:
@@ -111,7 +119,9 @@ def main() -> None:
         queue: multiprocessing.Queue[tuple[list[float], int]] = multiprocessing.Queue()
         per_worker = args.requests // args.workers
         procs = [
-            multiprocessing.Process(target=load_process, args=(base_url, per_worker, args.concurrency, load_cpus, queue))
+            multiprocessing.Process(
+                target=load_process, args=(base_url, per_worker, args.concurrency, load_cpus, queue)
+            )
             for _ in range(args.workers)
         ]
         cpu_before = cpu_seconds(server.pid)

@@ -25,7 +25,9 @@ def main(argv: list[str] | None = None) -> None:
     # than the cycles they could free, so collect less often.
     gc.set_threshold(50_000, 50, 1000)
     app = create_app(seed=args.seed, state_file=args.state_file, save_interval_seconds=args.save_interval)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False, lifespan="on")
+    uvicorn.run(
+        app, host=args.host, port=args.port, log_level=args.log_level, access_log=False, lifespan="on"
+    )
 
 
 if __name__ == "__main__":

@@ -42,7 +42,13 @@ def new_invoice(
         account_country="US",
         account_name="billflow emulator",
         auto_advance=auto_advance,
-        automatic_tax={"disabled_reason": None, "enabled": False, "liability": None, "provider": None, "status": None},
+        automatic_tax={
+            "disabled_reason": None,
+            "enabled": False,
+            "liability": None,
+            "provider": None,
+            "status": None,
+        },
         billing_reason=billing_reason,
         collection_method=collection_method,
         created=now,
@@ -55,16 +61,27 @@ def new_invoice(
         customer_tax_ids=[],
         default_payment_method=default_payment_method,
         description=description,
-        due_date=now + days_until_due * 86_400 if collection_method == "send_invoice" and days_until_due is not None else None,
+        due_date=now + days_until_due * 86_400
+        if collection_method == "send_invoice" and days_until_due is not None
+        else None,
         issuer={"type": "self"},
         lines={"object": "list", "data": [], "has_more": False, "url": f"/v1/invoices/{inv_id}/lines"},
         metadata=metadata or {},
         parent=parent,
-        payment_settings={"default_mandate": None, "payment_method_options": None, "payment_method_types": None},
+        payment_settings={
+            "default_mandate": None,
+            "payment_method_options": None,
+            "payment_method_types": None,
+        },
         period_end=period[1] if period else now,
         period_start=period[0] if period else now,
         status="draft",
-        status_transitions={"finalized_at": None, "marked_uncollectible_at": None, "paid_at": None, "voided_at": None},
+        status_transitions={
+            "finalized_at": None,
+            "marked_uncollectible_at": None,
+            "paid_at": None,
+            "voided_at": None,
+        },
         test_clock=customer.get("test_clock"),
         automatically_finalizes_at=now + 3600 if auto_advance else None,
         _payments=[],
@@ -265,7 +282,13 @@ def finalize(ctx: Ctx, inv: Obj, *, automatic: bool = False) -> None:
 
 def _mark_paid(ctx: Ctx, inv: Obj, *, automatic: bool = False) -> None:
     now = ctx.time_for_customer(inv["customer"])
-    inv.update(status="paid", amount_paid=inv["amount_due"], amount_remaining=0, attempted=True, next_payment_attempt=None)
+    inv.update(
+        status="paid",
+        amount_paid=inv["amount_due"],
+        amount_remaining=0,
+        attempted=True,
+        next_payment_attempt=None,
+    )
     inv["status_transitions"] = dict(inv["status_transitions"], paid_at=now)
     for ip_id in inv["_payments"]:
         ip = ctx.account.objects[ip_id]
@@ -305,7 +328,11 @@ def invoice_payment_failed(ctx: Ctx, pi: Obj) -> None:
     inv["next_payment_attempt"] = now + 3 * 86_400 if inv["billing_reason"] == "subscription_cycle" else None
     ctx.emit("invoice.payment_failed", inv, automatic=automatic)
     sub = subscription_of(ctx, inv)
-    if sub is not None and inv["billing_reason"] != "subscription_create" and sub["status"] in ("active", "trialing"):
+    if (
+        sub is not None
+        and inv["billing_reason"] != "subscription_create"
+        and sub["status"] in ("active", "trialing")
+    ):
         before = {"status": sub["status"]}
         sub["status"] = "past_due"
         ctx.emit("customer.subscription.updated", sub, before, automatic=automatic)
@@ -322,11 +349,15 @@ def default_payment_method(ctx: Ctx, inv: Obj) -> str | None:
     return str(pm) if pm else None
 
 
-def pay(ctx: Ctx, inv: Obj, pm: Obj | None = None, *, off_session: bool = True, automatic: bool = False) -> StripeError | None:
+def pay(
+    ctx: Ctx, inv: Obj, pm: Obj | None = None, *, off_session: bool = True, automatic: bool = False
+) -> StripeError | None:
     """One collection attempt; returns the 402 to raise on failure (state already saved)."""
     if inv["status"] not in ("open", "uncollectible"):
         return invalid_request(
-            f"Invoice is already {inv['status']}" if inv["status"] in ("paid", "void") else "You can only pay an invoice that has been finalized.",
+            f"Invoice is already {inv['status']}"
+            if inv["status"] in ("paid", "void")
+            else "You can only pay an invoice that has been finalized.",
         )
     if inv["amount_remaining"] == 0 or inv["_pi"] is None:
         _mark_paid(ctx, inv, automatic=automatic)
@@ -346,7 +377,12 @@ def pay(ctx: Ctx, inv: Obj, pm: Obj | None = None, *, off_session: bool = True, 
             )
         pm = ctx.account.objects.get(pm_id)
         if pm is None:
-            return invalid_request(f"No such PaymentMethod: '{pm_id}'", param="payment_method", code="resource_missing", status=404)
+            return invalid_request(
+                f"No such PaymentMethod: '{pm_id}'",
+                param="payment_method",
+                code="resource_missing",
+                status=404,
+            )
     inv.update(attempt_count=inv["attempt_count"] + 1, attempted=True)
     if pi["status"] == "requires_action":
         pi["status"] = "requires_confirmation"
@@ -368,7 +404,11 @@ def pay(ctx: Ctx, inv: Obj, pm: Obj | None = None, *, off_session: bool = True, 
 
 def _sub_after_failure(ctx: Ctx, inv: Obj, automatic: bool) -> None:
     sub = subscription_of(ctx, inv)
-    if sub is not None and inv["billing_reason"] != "subscription_create" and sub["status"] in ("active", "trialing"):
+    if (
+        sub is not None
+        and inv["billing_reason"] != "subscription_create"
+        and sub["status"] in ("active", "trialing")
+    ):
         before = {"status": sub["status"]}
         sub["status"] = "past_due"
         ctx.emit("customer.subscription.updated", sub, before, automatic=automatic)
@@ -418,7 +458,15 @@ def _plan(price: Obj) -> Obj:
     }
 
 
-def new_item(ctx: Ctx, sub: Obj, price: Obj, quantity: int, start: int, end: int, metadata: dict[str, str] | None = None) -> Obj:
+def new_item(
+    ctx: Ctx,
+    sub: Obj,
+    price: Obj,
+    quantity: int,
+    start: int,
+    end: int,
+    metadata: dict[str, str] | None = None,
+) -> Obj:
     item = new_object("subscription_item")
     item.update(
         id=ctx.new_id("si", 14),
@@ -487,7 +535,14 @@ def charge_sub_invoice(ctx: Ctx, sub: Obj, inv: Obj, *, automatic: bool) -> Stri
     return pay(ctx, inv, automatic=automatic)
 
 
-def cancel_subscription_now(ctx: Ctx, sub: Obj, details: dict[str, Any] | None = None, *, at: int | None = None, automatic: bool = False) -> None:
+def cancel_subscription_now(
+    ctx: Ctx,
+    sub: Obj,
+    details: dict[str, Any] | None = None,
+    *,
+    at: int | None = None,
+    automatic: bool = False,
+) -> None:
     now = at if at is not None else ctx.time_for_customer(sub["customer"])
     before = {"status": sub["status"]}
     sub.update(status="canceled", canceled_at=now, ended_at=now)
@@ -523,7 +578,11 @@ def renew_due(ctx: Ctx, sub: Obj, now: int) -> None:
         if sub.get("cancel_at_period_end") or (cancel_at is not None and int(cancel_at) <= period_end):
             cancel_subscription_now(ctx, sub, at=period_end, automatic=True)
             return
-        before: dict[str, Any] = {"items": _items_snapshot(sub), "latest_invoice": sub["latest_invoice"], "status": sub["status"]}
+        before: dict[str, Any] = {
+            "items": _items_snapshot(sub),
+            "latest_invoice": sub["latest_invoice"],
+            "status": sub["status"],
+        }
         pause = sub.get("pause_collection")
         if pause and pause.get("resumes_at") and int(pause["resumes_at"]) <= period_end:
             before["pause_collection"] = pause
@@ -551,7 +610,9 @@ def renew_due(ctx: Ctx, sub: Obj, now: int) -> None:
                         void(ctx, inv, automatic=True)
                     else:
                         inv["status"] = "uncollectible"
-                        inv["status_transitions"] = dict(inv["status_transitions"], marked_uncollectible_at=period_end)
+                        inv["status_transitions"] = dict(
+                            inv["status_transitions"], marked_uncollectible_at=period_end
+                        )
                         ctx.emit("invoice.marked_uncollectible", inv, automatic=True)
         else:
             finalize(ctx, inv, automatic=True)

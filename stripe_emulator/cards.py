@@ -105,9 +105,7 @@ CARDS: dict[str, CardSpec] = {
         ),
         CardSpec("4000000000003220", auth=ALWAYS, three_d_secure="required"),
         CardSpec("4000000000003063", auth=ALWAYS, three_d_secure="required"),
-        CardSpec(
-            "4000008400001629", auth=ALWAYS, post_auth_decline=GENERIC, three_d_secure="required"
-        ),
+        CardSpec("4000008400001629", auth=ALWAYS, post_auth_decline=GENERIC, three_d_secure="required"),
         CardSpec("4000008400001280", charge_decline=PROCESSING, three_d_secure="required"),
         CardSpec("4000000000003055"),
         CardSpec("4000000000003097"),

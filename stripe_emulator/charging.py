@@ -64,7 +64,11 @@ def _card_details(ctx: Ctx, pm: Obj, three_ds: bool, pi: Obj) -> dict[str, Any]:
             "mandate": None,
             "network": card["brand"],
             "network_token": {"used": False},
-            "three_d_secure": {"authentication_flow": "challenge", "result": "authenticated", "version": "2.2.0"}
+            "three_d_secure": {
+                "authentication_flow": "challenge",
+                "result": "authenticated",
+                "version": "2.2.0",
+            }
             if three_ds
             else None,
             "wallet": None,
@@ -135,7 +139,15 @@ def succeed(ctx: Ctx, pi: Obj, pm: Obj, three_ds: bool = False) -> None:
         last_payment_error=None,
         payment_method=pm["id"],
     )
-    audit.record(ctx, "charge", ch["id"], pi["id"], pi["amount"], pi["currency"], "succeeded" if not manual else "authorized")
+    audit.record(
+        ctx,
+        "charge",
+        ch["id"],
+        pi["id"],
+        pi["amount"],
+        pi["currency"],
+        "succeeded" if not manual else "authorized",
+    )
     _setup_for_future(ctx, pi, pm)
     ctx.emit("charge.succeeded", ch)
     if manual:
@@ -167,7 +179,9 @@ def fail(ctx: Ctx, pi: Obj, pm: Obj, decline: Decline, *, with_charge: bool = Tr
             failure_code=decline.code,
             failure_message=decline.message,
             outcome={
-                "advice_code": "try_again_later" if decline.code == "processing_error" else "do_not_try_again",
+                "advice_code": "try_again_later"
+                if decline.code == "processing_error"
+                else "do_not_try_again",
                 "network_advice_code": None,
                 "network_decline_code": None,
                 "network_status": "declined_by_network",
@@ -221,7 +235,9 @@ def fail(ctx: Ctx, pi: Obj, pm: Obj, decline: Decline, *, with_charge: bool = Tr
     )
 
 
-def confirm(ctx: Ctx, pi: Obj, pm: Obj, *, off_session: bool, for_invoice: bool = False) -> StripeError | None:
+def confirm(
+    ctx: Ctx, pi: Obj, pm: Obj, *, off_session: bool, for_invoice: bool = False
+) -> StripeError | None:
     """Run one confirmation attempt; returns the 402 to raise, if any (state is already saved)."""
     pi["payment_method"] = pm["id"]
     spec = spec_for(pm["_number"])
@@ -292,5 +308,3 @@ def capture(ctx: Ctx, pi: Obj, amount: int) -> None:
     ctx.emit("charge.captured", ch, before_ch)
     ctx.emit("payment_intent.succeeded", pi)
     _after_success(ctx, pi)
-
-

@@ -74,9 +74,7 @@ def missing_parameter(param: str) -> StripeError:
 
 
 def resource_missing(kind: str, obj_id: str, param: str = "id") -> StripeError:
-    return invalid_request(
-        f"No such {kind}: '{obj_id}'", param=param, code="resource_missing", status=404
-    )
+    return invalid_request(f"No such {kind}: '{obj_id}'", param=param, code="resource_missing", status=404)
 
 
 def unexpected_state(code: str, message: str) -> StripeError:
@@ -88,9 +86,7 @@ def authentication(message: str) -> StripeError:
 
 
 def rate_limited(message: str = "Too many requests hit the API too quickly.") -> StripeError:
-    return StripeError(
-        429, "invalid_request_error", message, code="rate_limit", stored=False
-    )
+    return StripeError(429, "invalid_request_error", message, code="rate_limit", stored=False)
 
 
 def api_error(message: str = "An unknown error occurred.") -> StripeError:

@@ -82,9 +82,7 @@ def as_int(params: dict[str, Any], name: str, default: int | None = None) -> int
             return int(value)
         except ValueError:
             pass
-    raise validation(
-        f"Invalid integer: {value}", param=name, code="parameter_invalid_integer"
-    )
+    raise validation(f"Invalid integer: {value}", param=name, code="parameter_invalid_integer")
 
 
 def as_bool(params: dict[str, Any], name: str, default: bool = False) -> bool:

@@ -23,9 +23,7 @@ def digest(params: dict[str, Any]) -> str:
     return json.dumps(params, sort_keys=True, separators=(",", ":"))
 
 
-def begin(
-    acct: Account, key: str, method: str, path: str, params_digest: str, now: int
-) -> Replay | None:
+def begin(acct: Account, key: str, method: str, path: str, params_digest: str, now: int) -> Replay | None:
     """Claim ``key`` for this request, or return the stored response to replay.
 
     Raises 400 ``idempotency_error`` on a parameter/endpoint mismatch and 409
@@ -93,6 +91,8 @@ def abandon(acct: Account, key: str) -> None:
 
 
 def prune(acct: Account, now: int) -> None:
-    stale = [k for k, r in acct.idempotency.items() if r.status is not None and r.created + KEY_TTL_SECONDS <= now]
+    stale = [
+        k for k, r in acct.idempotency.items() if r.status is not None and r.created + KEY_TTL_SECONDS <= now
+    ]
     for k in stale:
         del acct.idempotency[k]

@@ -54,9 +54,7 @@ def _apply(ctx: Ctx, source: Obj, out: Obj, tree: dict[str, list[str]]) -> None:
         elif field in out:
             out[field] = _expand_value(ctx, out[field], subs, field)
         else:
-            raise validation(
-                f"This property cannot be expanded ({field}).", param="expand"
-            )
+            raise validation(f"This property cannot be expanded ({field}).", param="expand")
 
 
 def _expand_value(ctx: Ctx, value: Any, subs: list[str], field: str = "") -> Any:
@@ -97,9 +95,7 @@ def list_response(
     limit = as_int(params, "limit", 10)
     assert limit is not None
     if limit < 1 or limit > 100:
-        raise validation(
-            "Invalid limit: must be between 1 and 100", param="limit"
-        )
+        raise validation("Invalid limit: must be between 1 and 100", param="limit")
     created = params.get("created")
     if created not in (None, ""):
         items = _created_filter(items, created)

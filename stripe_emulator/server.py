@@ -165,9 +165,11 @@ class EmulatorApp:
                     raise rate_limited()
                 fault = self.faults.endpoint(method, path)
                 if fault is not None:
-                    retry_hdr = {} if fault.should_retry is None else {
-                        "stripe-should-retry": "true" if fault.should_retry else "false"
-                    }
+                    retry_hdr = (
+                        {}
+                        if fault.should_retry is None
+                        else {"stripe-should-retry": "true" if fault.should_retry else "false"}
+                    )
                     if self.faults.roll(fault.rate_limit_429_rate):
                         err = rate_limited()
                         err.headers.update(retry_hdr)
@@ -225,8 +227,16 @@ class EmulatorApp:
             self._after_write()
             if fault is not None and self.faults.roll(fault.drop_after_commit_rate):
                 # The write is stored (and replayable); the client sees a broken response.
-                await send({"type": "http.response.start", "status": status, "headers": [*out_headers, (b"content-length", str(len(encoded) + 64).encode())]})
-                await send({"type": "http.response.body", "body": encoded[: len(encoded) // 2], "more_body": True})
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": status,
+                        "headers": [*out_headers, (b"content-length", str(len(encoded) + 64).encode())],
+                    }
+                )
+                await send(
+                    {"type": "http.response.body", "body": encoded[: len(encoded) // 2], "more_body": True}
+                )
                 return
             await _respond(send, status, encoded, out_headers)
         except StripeError as exc:

@@ -27,7 +27,9 @@ def resolve(store: Store, intent_id: str, base_url: str, outcome: str) -> Obj:
     if obj["status"] != "requires_action":
         raise invalid_request(
             f"{intent_id} is not awaiting authentication (status {obj['status']}).",
-            code="payment_intent_unexpected_state" if obj["object"] == "payment_intent" else "setup_intent_unexpected_state",
+            code="payment_intent_unexpected_state"
+            if obj["object"] == "payment_intent"
+            else "setup_intent_unexpected_state",
         )
     if obj["object"] == "payment_intent":
         if outcome == "complete":
@@ -51,7 +53,7 @@ def page(store: Store, intent_id: str) -> str:
 <body style="font-family: sans-serif; max-width: 32em; margin: 3em auto">
 <h1>3D Secure authentication</h1>
 <p>Emulated issuer challenge for <code>{safe}</code> ({html.escape(summary)}),
-current status <b>{html.escape(str(obj.get('status')))}</b>.</p>
+current status <b>{html.escape(str(obj.get("status")))}</b>.</p>
 <form method="post" action="/_emulator/3ds/{safe}/complete"><button type="submit">Complete authentication</button></form>
 <form method="post" action="/_emulator/3ds/{safe}/fail"><button type="submit">Fail authentication</button></form>
 </body></html>

@@ -5,9 +5,11 @@ from __future__ import annotations
 from workflows.hello import HelloWorkflow
 from workflows.notify import NotifyMerchantWorkflow
 from workflows.quote import QuoteWorkflow
+from workflows.stripe_write import StripeWriteWorkflow
 
 WORKFLOWS: list[type] = [
     HelloWorkflow,
     NotifyMerchantWorkflow,
     QuoteWorkflow,
+    StripeWriteWorkflow,
 ]

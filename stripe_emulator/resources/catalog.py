@@ -55,13 +55,19 @@ def new_price(ctx: Ctx, params: dict[str, Any], product_id: str | None = None) -
     if amount is None and params.get("unit_amount_decimal"):
         amount = int(float(str(params["unit_amount_decimal"])))
     if amount is None:
-        raise validation("Missing required param: unit_amount.", param="unit_amount", code="parameter_missing")
+        raise validation(
+            "Missing required param: unit_amount.", param="unit_amount", code="parameter_missing"
+        )
     rec_params = as_dict(params, "recurring")
     recurring = None
     if rec_params:
         interval = enum(rec_params, "interval", INTERVALS, None)
         if interval is None:
-            raise validation("Missing required param: recurring[interval].", param="recurring[interval]", code="parameter_missing")
+            raise validation(
+                "Missing required param: recurring[interval].",
+                param="recurring[interval]",
+                code="parameter_missing",
+            )
         recurring = {
             "interval": interval,
             "interval_count": as_int(rec_params, "interval_count", 1),
@@ -148,7 +154,9 @@ def delete_product(ctx: Ctx, params: dict[str, Any], prod_id: str) -> Obj:
 def list_products(ctx: Ctx, params: dict[str, Any]) -> Obj:
     """List products."""
     active = params.get("active")
-    items = (p for p in ctx.account.of_kind("product") if active in (None, "") or p["active"] == (active == "true"))
+    items = (
+        p for p in ctx.account.of_kind("product") if active in (None, "") or p["active"] == (active == "true")
+    )
     return list_response(ctx, items, params, "/v1/products", expand_params(params))
 
 

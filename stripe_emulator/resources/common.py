@@ -40,9 +40,7 @@ def check_amount(amount: int, cur: str, param: str = "amount") -> None:
             code="amount_too_small",
         )
     if amount > MAX_AMOUNT:
-        raise validation(
-            "Amount must be no more than 99999999", param=param, code="amount_too_large"
-        )
+        raise validation("Amount must be no more than 99999999", param=param, code="amount_too_large")
 
 
 def enum(params: dict[str, Any], name: str, allowed: tuple[str, ...], default: str | None) -> str | None:
@@ -50,9 +48,7 @@ def enum(params: dict[str, Any], name: str, allowed: tuple[str, ...], default: s
     if value is None:
         return default
     if value not in allowed:
-        raise validation(
-            f"Invalid {name}: must be one of {', '.join(allowed)}", param=name
-        )
+        raise validation(f"Invalid {name}: must be one of {', '.join(allowed)}", param=name)
     return value
 
 

@@ -18,7 +18,9 @@ _STRING_FIELDS = ("email", "name", "description", "phone")
 def get_customer(ctx: Ctx, cus_id: Any, param: str = "customer") -> Obj:
     cus = ctx.account.get("customer", cus_id, param=param)
     if cus.get("deleted"):
-        raise invalid_request(f"No such customer: '{cus_id}'", param=param, code="resource_missing", status=404)
+        raise invalid_request(
+            f"No such customer: '{cus_id}'", param=param, code="resource_missing", status=404
+        )
     return cus
 
 
@@ -150,9 +152,7 @@ def list_customer_payment_methods(ctx: Ctx, params: dict[str, Any], cus_id: str)
         for pm in ctx.account.of_kind("payment_method")
         if pm.get("customer") == cus["id"] and (kind is None or pm["type"] == kind)
     )
-    return list_response(
-        ctx, items, params, f"/v1/customers/{cus_id}/payment_methods", expand_params(params)
-    )
+    return list_response(ctx, items, params, f"/v1/customers/{cus_id}/payment_methods", expand_params(params))
 
 
 @route(
@@ -160,9 +160,7 @@ def list_customer_payment_methods(ctx: Ctx, params: dict[str, Any], cus_id: str)
     "/v1/customers/{cus_id}/payment_methods/{pm_id}",
     "CustomerRetrievePaymentMethodParams",
 )
-def retrieve_customer_payment_method(
-    ctx: Ctx, params: dict[str, Any], cus_id: str, pm_id: str
-) -> Obj:
+def retrieve_customer_payment_method(ctx: Ctx, params: dict[str, Any], cus_id: str, pm_id: str) -> Obj:
     """Retrieve one of a customer's payment methods."""
     cus = get_customer(ctx, cus_id, "customer")
     pm = ctx.account.get("payment_method", pm_id, label="PaymentMethod")

@@ -26,7 +26,6 @@ def list_events(ctx: Ctx, params: dict[str, Any]) -> Obj:
     items = (
         e
         for e in ctx.account.of_kind("event")
-        if (kind is None or fnmatch.fnmatchcase(e["type"], kind))
-        and (not kinds or e["type"] in kinds)
+        if (kind is None or fnmatch.fnmatchcase(e["type"], kind)) and (not kinds or e["type"] in kinds)
     )
     return list_response(ctx, items, params, "/v1/events", expand_params(params))

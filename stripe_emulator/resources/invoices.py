@@ -70,7 +70,8 @@ def _line_from_spec(ctx: Ctx, spec: dict[str, Any], cur: str, param: str) -> tup
         unit = as_int(spec, "unit_amount_decimal") if spec.get("unit_amount_decimal") else None
         if unit is None:
             raise validation(
-                "You must specify one of `amount`, `pricing[price]` or `price_data`.", param=f"{param}[amount]" if param else "amount"
+                "You must specify one of `amount`, `pricing[price]` or `price_data`.",
+                param=f"{param}[amount]" if param else "amount",
             )
         amount = unit * quantity
     return None, amount, quantity
@@ -90,7 +91,8 @@ def new_invoice_item(ctx: Ctx, customer: Obj, params: dict[str, Any], inv: Obj |
         currency=cur,
         customer=customer["id"],
         date=now,
-        description=as_str(params, "description") or (billing.line_description(price, quantity, ctx) if price else None),
+        description=as_str(params, "description")
+        or (billing.line_description(price, quantity, ctx) if price else None),
         discountable=True,
         discounts=[],
         invoice=None,
@@ -212,7 +214,10 @@ def list_invoices(ctx: Ctx, params: dict[str, Any]) -> Obj:
         if (cus is None or i["customer"] == cus)
         and (status is None or i["status"] == status)
         and (method is None or i["collection_method"] == method)
-        and (sub is None or ((i.get("parent") or {}).get("subscription_details") or {}).get("subscription") == sub)
+        and (
+            sub is None
+            or ((i.get("parent") or {}).get("subscription_details") or {}).get("subscription") == sub
+        )
     )
     return list_response(ctx, items, params, "/v1/invoices", expand_params(params))
 
@@ -237,7 +242,9 @@ def add_invoice_lines(ctx: Ctx, params: dict[str, Any], inv_id: str) -> Obj:
         if not isinstance(spec, dict):
             raise validation("Invalid lines", param="lines")
         if spec.get("invoice_item"):
-            ii = ctx.account.get("invoiceitem", spec["invoice_item"], label="invoiceitem", param=f"lines[{i}][invoice_item]")
+            ii = ctx.account.get(
+                "invoiceitem", spec["invoice_item"], label="invoiceitem", param=f"lines[{i}][invoice_item]"
+            )
             billing.attach_item(ctx, inv, ii)
         else:
             new_invoice_item(ctx, customer, spec, inv)
@@ -285,7 +292,9 @@ def void_invoice(ctx: Ctx, params: dict[str, Any], inv_id: str) -> Obj:
     """Void a finalized, unpaid invoice."""
     inv = _get(ctx, inv_id)
     if inv["status"] not in ("open", "uncollectible"):
-        raise invalid_request(f"You can only void open or uncollectible invoices. This invoice is {inv['status']}.")
+        raise invalid_request(
+            f"You can only void open or uncollectible invoices. This invoice is {inv['status']}."
+        )
     billing.void(ctx, inv)
     return render(ctx, inv, expand_params(params))
 
@@ -295,9 +304,13 @@ def mark_uncollectible(ctx: Ctx, params: dict[str, Any], inv_id: str) -> Obj:
     """Mark an open invoice uncollectible."""
     inv = _get(ctx, inv_id)
     if inv["status"] != "open":
-        raise invalid_request(f"You can only mark open invoices as uncollectible. This invoice is {inv['status']}.")
+        raise invalid_request(
+            f"You can only mark open invoices as uncollectible. This invoice is {inv['status']}."
+        )
     inv["status"] = "uncollectible"
-    inv["status_transitions"] = dict(inv["status_transitions"], marked_uncollectible_at=ctx.time_for_customer(inv["customer"]))
+    inv["status_transitions"] = dict(
+        inv["status_transitions"], marked_uncollectible_at=ctx.time_for_customer(inv["customer"])
+    )
     ctx.emit("invoice.marked_uncollectible", inv)
     return render(ctx, inv, expand_params(params))
 
@@ -371,7 +384,8 @@ def delete_invoice_item(ctx: Ctx, params: dict[str, Any], ii_id: str) -> Obj:
         inv = ctx.account.objects[ii["invoice"]]
         _require_draft(inv)
         inv["lines"]["data"] = [
-            line for line in inv["lines"]["data"]
+            line
+            for line in inv["lines"]["data"]
             if (line["parent"].get("invoice_item_details") or {}).get("invoice_item") != ii["id"]
         ]
         billing.recompute(inv)

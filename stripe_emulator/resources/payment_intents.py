@@ -28,7 +28,13 @@ from stripe_emulator.resources.payment_methods import resolve_payment_method
 from stripe_emulator.routes import route
 from stripe_emulator.store import Obj, new_object
 
-CANCELABLE = ("requires_payment_method", "requires_capture", "requires_confirmation", "requires_action", "processing")
+CANCELABLE = (
+    "requires_payment_method",
+    "requires_capture",
+    "requires_confirmation",
+    "requires_action",
+    "processing",
+)
 CANCEL_REASONS = ("duplicate", "fraudulent", "requested_by_customer", "abandoned")
 CONFIRMABLE = ("requires_payment_method", "requires_confirmation", "requires_action")
 
@@ -61,7 +67,9 @@ def new_payment_intent(
         amount_capturable=0,
         amount_details={"tip": {}},
         amount_received=0,
-        automatic_payment_methods=None if payment_method_types else {"allow_redirects": "always", "enabled": True},
+        automatic_payment_methods=None
+        if payment_method_types
+        else {"allow_redirects": "always", "enabled": True},
         capture_method=capture_method,
         client_secret=f"{pi_id}_secret_{ctx.store.ids.token(25)}",
         confirmation_method="automatic",
@@ -114,7 +122,9 @@ def _apply_confirm_params(ctx: Ctx, pi: Obj, params: dict[str, Any]) -> bool:
         token = as_dict(pmd, "card").get("token")
         number = token_number(str(token)) if token else None
         if number is None:
-            raise validation("payment_method_data[card][token] must be a test token", param="payment_method_data")
+            raise validation(
+                "payment_method_data[card][token] must be a test token", param="payment_method_data"
+            )
         pi["payment_method"] = build_card_pm(ctx, number)["id"]
     return off
 
@@ -129,7 +139,10 @@ def _run_confirm(ctx: Ctx, pi: Obj, off_session: bool) -> None:
         )
     pm = ctx.account.objects[pi["payment_method"]]
     if pm.get("_detached"):
-        raise invalid_request("The provided PaymentMethod was detached from a Customer. It may not be used again.", param="payment_method")
+        raise invalid_request(
+            "The provided PaymentMethod was detached from a Customer. It may not be used again.",
+            param="payment_method",
+        )
     if pm.get("customer") is not None and pi.get("customer") is not None and pm["customer"] != pi["customer"]:
         raise invalid_request(
             "The provided PaymentMethod is attached to another customer.", param="payment_method"
@@ -165,7 +178,9 @@ def create_payment_intent(ctx: Ctx, params: dict[str, Any]) -> Obj:
         metadata=metadata_update({}, params),
         payment_method_types=types,
     )
-    str_fields(params, pi, ("receipt_email", "statement_descriptor", "statement_descriptor_suffix", "transfer_group"))
+    str_fields(
+        params, pi, ("receipt_email", "statement_descriptor", "statement_descriptor_suffix", "transfer_group")
+    )
     off = _apply_confirm_params(ctx, pi, params)
     if pi["payment_method"] is not None:
         pi["status"] = "requires_confirmation"
@@ -205,7 +220,17 @@ def update_payment_intent(ctx: Ctx, params: dict[str, Any], pi_id: str) -> Obj:
         if cus is not None:
             get_customer(ctx, cus)
         pi["customer"] = cus
-    str_fields(params, pi, ("description", "receipt_email", "statement_descriptor", "statement_descriptor_suffix", "transfer_group"))
+    str_fields(
+        params,
+        pi,
+        (
+            "description",
+            "receipt_email",
+            "statement_descriptor",
+            "statement_descriptor_suffix",
+            "transfer_group",
+        ),
+    )
     pi["metadata"] = metadata_update(pi["metadata"], params)
     sfu = params.get("setup_future_usage")
     if sfu is not None:
@@ -302,5 +327,3 @@ def list_payment_intents(ctx: Ctx, params: dict[str, Any]) -> Obj:
     cus = as_str(params, "customer")
     items = (pi for pi in ctx.account.of_kind("payment_intent") if cus is None or pi["customer"] == cus)
     return list_response(ctx, items, params, "/v1/payment_intents", expand_params(params))
-
-

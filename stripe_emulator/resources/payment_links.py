@@ -76,7 +76,12 @@ def create_payment_link(ctx: Ctx, params: dict[str, Any]) -> Obj:
         billing_address_collection="auto",
         currency=items[0]["currency"],
         custom_fields=[],
-        custom_text={"after_submit": None, "shipping_address": None, "submit": None, "terms_of_service_acceptance": None},
+        custom_text={
+            "after_submit": None,
+            "shipping_address": None,
+            "submit": None,
+            "terms_of_service_acceptance": None,
+        },
         customer_creation="if_required",
         invoice_creation={"enabled": False, "invoice_data": None},
         metadata=metadata_update({}, params),
@@ -126,5 +131,9 @@ def list_payment_link_line_items(ctx: Ctx, params: dict[str, Any], link_id: str)
 def list_payment_links(ctx: Ctx, params: dict[str, Any]) -> Obj:
     """List payment links."""
     active = params.get("active")
-    items = (p for p in ctx.account.of_kind("payment_link") if active in (None, "") or p["active"] == (active == "true"))
+    items = (
+        p
+        for p in ctx.account.of_kind("payment_link")
+        if active in (None, "") or p["active"] == (active == "true")
+    )
     return list_response(ctx, items, params, "/v1/payment_links", expand_params(params))

@@ -40,7 +40,11 @@ def fingerprint(ctx: Ctx, number: str) -> str:
 
 
 def build_card_pm(
-    ctx: Ctx, number: str, exp_month: int = 12, exp_year: int | None = None, billing: dict[str, Any] | None = None
+    ctx: Ctx,
+    number: str,
+    exp_month: int = 12,
+    exp_year: int | None = None,
+    billing: dict[str, Any] | None = None,
 ) -> Obj:
     """Create and store a new card PaymentMethod for ``number``."""
     spec = spec_for(number)
@@ -155,7 +159,9 @@ def create_payment_method(ctx: Ctx, params: dict[str, Any]) -> Obj:
     if token:
         number = token_number(str(token))
         if number is None:
-            raise invalid_request(f"No such token: '{token}'", param="card[token]", code="resource_missing", status=404)
+            raise invalid_request(
+                f"No such token: '{token}'", param="card[token]", code="resource_missing", status=404
+            )
         exp_month, exp_year = 12, None
     else:
         raw = card.get("number")
@@ -188,7 +194,11 @@ def retrieve_payment_method(ctx: Ctx, params: dict[str, Any], pm_id: str) -> Obj
 def update_payment_method(ctx: Ctx, params: dict[str, Any], pm_id: str) -> Obj:
     """Update metadata, billing details or expiry."""
     pm = ctx.account.get("payment_method", pm_id, label="PaymentMethod")
-    before = {"metadata": dict(pm["metadata"]), "card": dict(pm["card"]), "billing_details": dict(pm["billing_details"])}
+    before = {
+        "metadata": dict(pm["metadata"]),
+        "card": dict(pm["card"]),
+        "billing_details": dict(pm["billing_details"]),
+    }
     pm["metadata"] = metadata_update(pm["metadata"], params)
     card = as_dict(params, "card")
     if card:
@@ -252,7 +262,6 @@ def list_payment_methods(ctx: Ctx, params: dict[str, Any]) -> Obj:
     items = (
         pm
         for pm in ctx.account.of_kind("payment_method")
-        if (cus_id is None or pm.get("customer") == cus_id)
-        and (kind is None or pm["type"] == kind)
+        if (cus_id is None or pm.get("customer") == cus_id) and (kind is None or pm["type"] == kind)
     )
     return list_response(ctx, items, params, "/v1/payment_methods", expand_params(params))

@@ -22,7 +22,12 @@ COLLECTION = ("charge_automatically", "send_invoice")
 
 @includable("quote", "line_items")
 def _line_items(ctx: Ctx, qt: Obj) -> Obj:
-    return {"object": "list", "data": qt["_line_items"], "has_more": False, "url": f"/v1/quotes/{qt['id']}/line_items"}
+    return {
+        "object": "list",
+        "data": qt["_line_items"],
+        "has_more": False,
+        "url": f"/v1/quotes/{qt['id']}/line_items",
+    }
 
 
 def _build_lines(ctx: Ctx, params: dict[str, Any]) -> list[Obj]:
@@ -89,7 +94,9 @@ def _apply(ctx: Ctx, qt: Obj, params: dict[str, Any]) -> None:
         qt["collection_method"] = enum(params, "collection_method", COLLECTION, "charge_automatically")
     settings = as_dict(params, "invoice_settings")
     if "days_until_due" in settings:
-        qt["invoice_settings"] = dict(qt["invoice_settings"], days_until_due=as_int(settings, "days_until_due"))
+        qt["invoice_settings"] = dict(
+            qt["invoice_settings"], days_until_due=as_int(settings, "days_until_due")
+        )
     sd = as_dict(params, "subscription_data")
     if sd:
         data = dict(qt["subscription_data"])
@@ -98,7 +105,9 @@ def _apply(ctx: Ctx, qt: Obj, params: dict[str, Any]) -> None:
         if "trial_period_days" in sd:
             data["trial_period_days"] = as_int(sd, "trial_period_days")
         if "effective_date" in sd:
-            data["effective_date"] = None if sd["effective_date"] in ("", "current_period_end") else as_int(sd, "effective_date")
+            data["effective_date"] = (
+                None if sd["effective_date"] in ("", "current_period_end") else as_int(sd, "effective_date")
+            )
         if "metadata" in sd:
             data["metadata"] = metadata_update(data.get("metadata") or {}, sd)
         qt["subscription_data"] = data
@@ -181,7 +190,9 @@ def finalize_quote(ctx: Ctx, params: dict[str, Any], qt_id: str) -> Obj:
     seq = ctx.account.next_counter(f"quote:{customer['id']}")
     qt["number"] = f"QT-{customer['invoice_prefix']}-{seq:04d}-1"
     qt["status"] = "open"
-    qt["status_transitions"] = dict(qt["status_transitions"], finalized_at=ctx.time_for_customer(qt["customer"]))
+    qt["status_transitions"] = dict(
+        qt["status_transitions"], finalized_at=ctx.time_for_customer(qt["customer"])
+    )
     ctx.emit("quote.finalized", qt)
     return render(ctx, qt, expand_params(params))
 
@@ -225,7 +236,11 @@ def accept_quote(ctx: Ctx, params: dict[str, Any], qt_id: str) -> Obj:
             billing_reason="quote_accept",
             collection_method=qt["collection_method"],
             days_until_due=qt["invoice_settings"].get("days_until_due"),
-            parent={"quote_details": {"quote": qt["id"]}, "subscription_details": None, "type": "quote_details"},
+            parent={
+                "quote_details": {"quote": qt["id"]},
+                "subscription_details": None,
+                "type": "quote_details",
+            },
             description=qt["description"],
             metadata=dict(qt["metadata"]),
         )
@@ -250,7 +265,9 @@ def cancel_quote(ctx: Ctx, params: dict[str, Any], qt_id: str) -> Obj:
     if qt["status"] not in ("draft", "open"):
         raise invalid_request(f"This quote cannot be canceled because it has a status of {qt['status']}.")
     qt["status"] = "canceled"
-    qt["status_transitions"] = dict(qt["status_transitions"], canceled_at=ctx.time_for_customer(qt["customer"]))
+    qt["status_transitions"] = dict(
+        qt["status_transitions"], canceled_at=ctx.time_for_customer(qt["customer"])
+    )
     ctx.emit("quote.canceled", qt)
     return render(ctx, qt, expand_params(params))
 

@@ -20,7 +20,9 @@ def _target_charge(ctx: Ctx, params: dict[str, Any]) -> Obj:
     pi_id = as_str(params, "payment_intent")
     ch_id = as_str(params, "charge")
     if pi_id is None and ch_id is None:
-        raise validation("One of the following params should be provided for this request: payment_intent or charge.")
+        raise validation(
+            "One of the following params should be provided for this request: payment_intent or charge."
+        )
     if pi_id is not None:
         pi = ctx.account.get("payment_intent", pi_id, label="payment_intent", param="payment_intent")
         if pi["status"] != "succeeded" or not pi["latest_charge"]:
@@ -72,7 +74,12 @@ def create_refund(ctx: Ctx, params: dict[str, Any]) -> Obj:
         created=ctx.now,
         currency=ch["currency"],
         destination_details={
-            "card": {"reference": ctx.store.ids.hex(12), "reference_status": "available", "reference_type": "acquirer_reference_number", "type": "refund"},
+            "card": {
+                "reference": ctx.store.ids.hex(12),
+                "reference_status": "available",
+                "reference_type": "acquirer_reference_number",
+                "type": "refund",
+            },
             "type": "card",
         },
         metadata=metadata_update({}, params),

@@ -72,7 +72,11 @@ def _confirm(ctx: Ctx, si: Obj) -> None:
             d.message,
             code=d.code,
             decline_code=d.decline_code,
-            extra={"setup_intent": render(ctx, si), "payment_method": render(ctx, pm), "payment_method_type": "card"},
+            extra={
+                "setup_intent": render(ctx, si),
+                "payment_method": render(ctx, pm),
+                "payment_method_type": "card",
+            },
         )
     if spec.auth != NO_AUTH:
         si.update(status="requires_action", next_action=redirect_action(ctx, si, si.get("_return_url")))
@@ -125,7 +129,9 @@ def create_setup_intent(ctx: Ctx, params: dict[str, Any]) -> Obj:
         created=ctx.now,
         flow_directions=None,
         payment_method_configuration_details=None if types else {"id": "pmc_emulator", "parent": None},
-        payment_method_options={"card": {"mandate_options": None, "network": None, "request_three_d_secure": "automatic"}},
+        payment_method_options={
+            "card": {"mandate_options": None, "network": None, "request_three_d_secure": "automatic"}
+        },
         payment_method_types=types or ["card"],
         status="requires_payment_method",
         usage=enum(params, "usage", ("off_session", "on_session"), "off_session"),
@@ -177,7 +183,11 @@ def cancel_setup_intent(ctx: Ctx, params: dict[str, Any], si_id: str) -> Obj:
             "setup_intent_unexpected_state",
             f"You cannot cancel this SetupIntent because it has a status of {si['status']}.",
         )
-    si.update(status="canceled", cancellation_reason=enum(params, "cancellation_reason", CANCEL_REASONS, None), next_action=None)
+    si.update(
+        status="canceled",
+        cancellation_reason=enum(params, "cancellation_reason", CANCEL_REASONS, None),
+        next_action=None,
+    )
     ctx.emit("setup_intent.canceled", si)
     return render(ctx, si, expand_params(params))
 

@@ -91,9 +91,18 @@ def create_subscription(
         discounts=[],
         default_tax_rates=[],
         invoice_settings={"account_tax_ids": None, "issuer": {"type": "self"}},
-        items={"object": "list", "data": [], "has_more": False, "url": f"/v1/subscription_items?subscription={sub_id}"},
+        items={
+            "object": "list",
+            "data": [],
+            "has_more": False,
+            "url": f"/v1/subscription_items?subscription={sub_id}",
+        },
         metadata=metadata or {},
-        payment_settings={"payment_method_options": None, "payment_method_types": None, "save_default_payment_method": "off"},
+        payment_settings={
+            "payment_method_options": None,
+            "payment_method_types": None,
+            "save_default_payment_method": "off",
+        },
         start_date=now,
         status="incomplete",
         test_clock=customer.get("test_clock"),
@@ -111,17 +120,28 @@ def create_subscription(
         for item in sub["items"]["data"]:
             price = ctx.account.objects[item["price"]["id"]]
             billing.add_line(
-                ctx, inv, amount=0, quantity=int(item["quantity"]), price=price,
+                ctx,
+                inv,
+                amount=0,
+                quantity=int(item["quantity"]),
+                price=price,
                 description=f"Trial period for {billing.line_description(price, 1, ctx)}",
-                period=(now, trial_end), subscription=sub_id, subscription_item=item["id"],
+                period=(now, trial_end),
+                subscription=sub_id,
+                subscription_item=item["id"],
             )
         sub["status"] = "trialing"
     else:
         billing.item_invoice_lines(ctx, sub, inv)
     for price, quantity in one_time_lines or []:
         billing.add_line(
-            ctx, inv, amount=int(price["unit_amount"]) * quantity, quantity=quantity, price=price,
-            description=billing.line_description(price, quantity, ctx), subscription=sub_id,
+            ctx,
+            inv,
+            amount=int(price["unit_amount"]) * quantity,
+            quantity=quantity,
+            price=price,
+            description=billing.line_description(price, quantity, ctx),
+            subscription=sub_id,
         )
     billing.pull_pending_items(ctx, inv, sub_id)
     error: StripeError | None = None
@@ -157,7 +177,13 @@ def _items_from_params(ctx: Ctx, params: dict[str, Any]) -> list[tuple[Obj, int,
     for i, spec in enumerate(raw):
         if not isinstance(spec, dict):
             raise validation("Invalid items", param="items")
-        out.append((item_price(ctx, spec, f"items[{i}]"), as_int(spec, "quantity", 1) or 1, metadata_update({}, spec)))
+        out.append(
+            (
+                item_price(ctx, spec, f"items[{i}]"),
+                as_int(spec, "quantity", 1) or 1,
+                metadata_update({}, spec),
+            )
+        )
     return out
 
 
@@ -192,7 +218,9 @@ def create_subscription_endpoint(ctx: Ctx, params: dict[str, Any]) -> Obj:
     method = enum(params, "collection_method", COLLECTION, "charge_automatically") or "charge_automatically"
     days = as_int(params, "days_until_due")
     if method == "send_invoice" and days is None:
-        raise validation("Missing required param: days_until_due.", param="days_until_due", code="parameter_missing")
+        raise validation(
+            "Missing required param: days_until_due.", param="days_until_due", code="parameter_missing"
+        )
     sub = create_subscription(
         ctx,
         customer,
@@ -200,7 +228,8 @@ def create_subscription_endpoint(ctx: Ctx, params: dict[str, Any]) -> Obj:
         default_payment_method=dpm,
         collection_method=method,
         days_until_due=days,
-        payment_behavior=enum(params, "payment_behavior", BEHAVIORS, "allow_incomplete") or "allow_incomplete",
+        payment_behavior=enum(params, "payment_behavior", BEHAVIORS, "allow_incomplete")
+        or "allow_incomplete",
         trial_end=_trial_end(ctx, params, ctx.time_for_customer(customer["id"])),
         cancel_at_period_end=as_bool(params, "cancel_at_period_end"),
         cancel_at=as_int(params, "cancel_at"),
@@ -241,7 +270,10 @@ def _prorate(ctx: Ctx, sub: Obj, item: Obj, new_price: Obj, quantity: int, behav
         discounts=[],
         net_amount=diff,
         period={"end": end, "start": now},
-        parent={"subscription_details": {"subscription": sub["id"], "subscription_item": item["id"]}, "type": "subscription_details"},
+        parent={
+            "subscription_details": {"subscription": sub["id"], "subscription_item": item["id"]},
+            "type": "subscription_details",
+        },
         pricing=billing.price_details(new_price),
         proration=True,
         quantity=1,
@@ -276,14 +308,23 @@ def update_subscription(ctx: Ctx, params: dict[str, Any], sub_id: str) -> Obj:
                 raise validation("Invalid items", param="items")
             item = by_id.get(str(spec.get("id"))) if spec.get("id") else None
             if spec.get("id") and item is None:
-                raise invalid_request(f"No such subscription item: '{spec['id']}'", param=f"items[{n}][id]", code="resource_missing", status=404)
+                raise invalid_request(
+                    f"No such subscription item: '{spec['id']}'",
+                    param=f"items[{n}][id]",
+                    code="resource_missing",
+                    status=404,
+                )
             if item is not None and as_bool(spec, "deleted"):
                 sub["items"]["data"] = [i for i in sub["items"]["data"] if i["id"] != item["id"]]
                 changed_items = True
                 continue
             quantity = as_int(spec, "quantity", int(item["quantity"]) if item else 1) or 1
             if item is not None:
-                price = item_price(ctx, spec, f"items[{n}]") if (spec.get("price") or spec.get("price_data")) else ctx.account.objects[item["price"]["id"]]
+                price = (
+                    item_price(ctx, spec, f"items[{n}]")
+                    if (spec.get("price") or spec.get("price_data"))
+                    else ctx.account.objects[item["price"]["id"]]
+                )
                 _prorate(ctx, sub, item, price, quantity, behavior)
                 item.update(price=render(ctx, price), plan=billing._plan(price), quantity=quantity)
                 item["metadata"] = metadata_update(item["metadata"], spec)
@@ -292,7 +333,9 @@ def update_subscription(ctx: Ctx, params: dict[str, Any], sub_id: str) -> Obj:
                 first = sub["items"]["data"][0] if sub["items"]["data"] else None
                 start = int(first["current_period_start"]) if first else now
                 end = int(first["current_period_end"]) if first else billing.period_end_for(price, now, now)
-                sub["items"]["data"].append(billing.new_item(ctx, sub, price, quantity, start, end, metadata_update({}, spec)))
+                sub["items"]["data"].append(
+                    billing.new_item(ctx, sub, price, quantity, start, end, metadata_update({}, spec))
+                )
             changed_items = True
         if not sub["items"]["data"]:
             raise validation("A subscription must have at least one item.", param="items")
@@ -315,7 +358,9 @@ def update_subscription(ctx: Ctx, params: dict[str, Any], sub_id: str) -> Obj:
             sub["cancel_at"] = as_int(params, "cancel_at")
     if "default_payment_method" in params:
         dpm = as_str(params, "default_payment_method")
-        sub["default_payment_method"] = resolve_payment_method(ctx, dpm, "default_payment_method")["id"] if dpm else None
+        sub["default_payment_method"] = (
+            resolve_payment_method(ctx, dpm, "default_payment_method")["id"] if dpm else None
+        )
     if "pause_collection" in params:
         raw = params["pause_collection"]
         if raw == "":

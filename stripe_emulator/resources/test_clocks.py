@@ -59,9 +59,7 @@ def advance_test_clock(ctx: Ctx, params: dict[str, Any], clock_id: str) -> Obj:
     clock["status"] = "advancing"
     clock["status_details"] = {"advancing": {"target_frozen_time": target}}
     ctx.emit("test_helpers.test_clock.advancing", clock)
-    customers = {
-        c["id"] for c in ctx.account.of_kind("customer") if c.get("test_clock") == clock["id"]
-    }
+    customers = {c["id"] for c in ctx.account.of_kind("customer") if c.get("test_clock") == clock["id"]}
     # Step period by period so each renewal sees its own frozen time.
     clock["frozen_time"] = target
     billing.run_due(ctx, lambda cus_id: target if cus_id in customers else None)
@@ -91,4 +89,6 @@ def delete_test_clock(ctx: Ctx, params: dict[str, Any], clock_id: str) -> Obj:
 @route("GET", "/v1/test_helpers/test_clocks", "TestClockListParams")
 def list_test_clocks(ctx: Ctx, params: dict[str, Any]) -> Obj:
     """List test clocks."""
-    return list_response(ctx, ctx.account.of_kind(KIND), params, "/v1/test_helpers/test_clocks", expand_params(params))
+    return list_response(
+        ctx, ctx.account.of_kind(KIND), params, "/v1/test_helpers/test_clocks", expand_params(params)
+    )

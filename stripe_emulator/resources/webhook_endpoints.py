@@ -16,7 +16,9 @@ from stripe_emulator.store import API_VERSION, Obj, new_object
 def _events(params: dict[str, Any]) -> list[str]:
     events = [str(e) for e in as_list(params, "enabled_events")]
     if not events:
-        raise validation("Missing required param: enabled_events.", param="enabled_events", code="parameter_missing")
+        raise validation(
+            "Missing required param: enabled_events.", param="enabled_events", code="parameter_missing"
+        )
     return events
 
 
@@ -48,7 +50,9 @@ def create_webhook_endpoint(ctx: Ctx, params: dict[str, Any]) -> Obj:
 @route("GET", "/v1/webhook_endpoints/{we_id}", "WebhookEndpointRetrieveParams")
 def retrieve_webhook_endpoint(ctx: Ctx, params: dict[str, Any], we_id: str) -> Obj:
     """Retrieve an endpoint (without its secret)."""
-    return render(ctx, ctx.account.get("webhook_endpoint", we_id, label="webhook endpoint"), expand_params(params))
+    return render(
+        ctx, ctx.account.get("webhook_endpoint", we_id, label="webhook endpoint"), expand_params(params)
+    )
 
 
 @route("POST", "/v1/webhook_endpoints/{we_id}", "WebhookEndpointModifyParams")
@@ -77,4 +81,6 @@ def delete_webhook_endpoint(ctx: Ctx, params: dict[str, Any], we_id: str) -> Obj
 @route("GET", "/v1/webhook_endpoints", "WebhookEndpointListParams")
 def list_webhook_endpoints(ctx: Ctx, params: dict[str, Any]) -> Obj:
     """List endpoints."""
-    return list_response(ctx, ctx.account.of_kind("webhook_endpoint"), params, "/v1/webhook_endpoints", expand_params(params))
+    return list_response(
+        ctx, ctx.account.of_kind("webhook_endpoint"), params, "/v1/webhook_endpoints", expand_params(params)
+    )

@@ -48,7 +48,9 @@ async def control(base_url: str, api_key: str) -> AsyncIterator[httpx.AsyncClien
         await http.delete("/_emulator/faults")
 
 
-async def customer_with_card(client: stripe.StripeClient, pm: str = "pm_card_visa", **extra: Any) -> tuple[stripe.Customer, str]:
+async def customer_with_card(
+    client: stripe.StripeClient, pm: str = "pm_card_visa", **extra: Any
+) -> tuple[stripe.Customer, str]:
     """A customer with ``pm`` attached and set as the invoice default."""
     cus = await client.v1.customers.create_async(params={"email": "buyer@example.com", **extra})
     attached = await client.v1.payment_methods.attach_async(pm, params={"customer": cus.id})

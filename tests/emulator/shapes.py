@@ -102,7 +102,15 @@ def check_object(obj: Any, path: str = "$") -> None:
             continue
         if isinstance(value, str):
             allowed = _literals(annotation)
-            if allowed and key in ("status", "type", "capture_method", "usage", "collection_method", "billing_reason", "code"):
+            if allowed and key in (
+                "status",
+                "type",
+                "capture_method",
+                "usage",
+                "collection_method",
+                "billing_reason",
+                "code",
+            ):
                 assert value in allowed, f"{path}.{key}={value!r} not in SDK Literal {sorted(allowed)}"
         child = getattr(obj, key, None) if key in obj else None
         if isinstance(child, stripe.ListObject | StripeObject):
@@ -112,7 +120,9 @@ def check_object(obj: Any, path: str = "$") -> None:
                 inner_ann = annotations(inner[0])
                 if inner_ann:
                     unknown = set(child_raw) - set(inner_ann)
-                    assert not unknown, f"{path}.{key}: fields unknown to SDK {inner[0].__qualname__}: {sorted(unknown)}"
+                    assert not unknown, (
+                        f"{path}.{key}: fields unknown to SDK {inner[0].__qualname__}: {sorted(unknown)}"
+                    )
             check_object(child, f"{path}.{key}")
         elif isinstance(child, list):
             for i, item in enumerate(child):

@@ -32,13 +32,19 @@ async def test_replay_same_key_same_params(client: stripe.StripeClient, control:
     assert again.last_response.headers.get("Idempotent-Replayed") == "true"
     assert again.last_response.idempotency_key == "pay-1"
     entries = await audit(control)
-    assert len(entries) == 1 and entries[0]["idempotency_key"] == "pay-1" and entries[0]["payment_intent"] == first.id
+    assert (
+        len(entries) == 1
+        and entries[0]["idempotency_key"] == "pay-1"
+        and entries[0]["payment_intent"] == first.id
+    )
 
 
 async def test_mismatch_params_or_endpoint(client: stripe.StripeClient) -> None:
     await client.v1.payment_intents.create_async(params=PI, options={"idempotency_key": "pay-2"})
     with pytest.raises(stripe.IdempotencyError):
-        await client.v1.payment_intents.create_async(params={**PI, "amount": 1600}, options={"idempotency_key": "pay-2"})
+        await client.v1.payment_intents.create_async(
+            params={**PI, "amount": 1600}, options={"idempotency_key": "pay-2"}
+        )
     with pytest.raises(stripe.IdempotencyError) as exc:
         await client.v1.customers.create_async(options={"idempotency_key": "pay-2"})
     assert "/v1/payment_intents" in str(exc.value)
@@ -51,7 +57,9 @@ async def test_keys_are_scoped_per_account(client: stripe.StripeClient, base_url
     assert a.id != b.id
 
 
-async def test_declines_are_stored_validation_failures_are_not(client: stripe.StripeClient, control: httpx.AsyncClient) -> None:
+async def test_declines_are_stored_validation_failures_are_not(
+    client: stripe.StripeClient, control: httpx.AsyncClient
+) -> None:
     declined = {**PI, "payment_method": "pm_card_chargeDeclined"}
     with pytest.raises(stripe.CardError) as first:
         await client.v1.payment_intents.create_async(params=declined, options={"idempotency_key": "dec-1"})
@@ -62,13 +70,18 @@ async def test_declines_are_stored_validation_failures_are_not(client: stripe.St
     resp = await control.get("/_emulator/audit")
     assert len([e for e in resp.json()["data"] if e["status"] == "failed"]) == 1
     with pytest.raises(stripe.InvalidRequestError):
-        await client.v1.payment_intents.create_async(params={"currency": "usd"}, options={"idempotency_key": "val-1"})
+        await client.v1.payment_intents.create_async(
+            params={"currency": "usd"}, options={"idempotency_key": "val-1"}
+        )
     ok = await client.v1.payment_intents.create_async(params=PI, options={"idempotency_key": "val-1"})
     assert ok.status == "succeeded"
 
 
 async def test_concurrent_same_key_is_409(client: stripe.StripeClient, control: httpx.AsyncClient) -> None:
-    await control.post("/_emulator/faults", json={"endpoints": [{"method": "POST", "path": "/v1/customers", "latency_ms": 300}]})
+    await control.post(
+        "/_emulator/faults",
+        json={"endpoints": [{"method": "POST", "path": "/v1/customers", "latency_ms": 300}]},
+    )
     results = await asyncio.gather(
         client.v1.customers.create_async(options={"idempotency_key": "slow"}),
         client.v1.customers.create_async(options={"idempotency_key": "slow"}),
@@ -80,17 +93,24 @@ async def test_concurrent_same_key_is_409(client: stripe.StripeClient, control: 
     assert errors[0].error is not None and errors[0].error.code == "idempotency_key_in_use"
 
 
-async def test_keys_expire_after_24h_of_emulator_time(client: stripe.StripeClient, control: httpx.AsyncClient, base_url: str) -> None:
+async def test_keys_expire_after_24h_of_emulator_time(
+    client: stripe.StripeClient, control: httpx.AsyncClient, base_url: str
+) -> None:
     await client.v1.customers.create_async(params={"email": "a@x.io"}, options={"idempotency_key": "old"})
     resp = await control.post("/_emulator/clock/advance", json={"seconds": 24 * 3600 + 1})
     assert resp.json()["offset"] >= 24 * 3600
-    fresh = await client.v1.customers.create_async(params={"email": "b@x.io"}, options={"idempotency_key": "old"})
+    fresh = await client.v1.customers.create_async(
+        params={"email": "b@x.io"}, options={"idempotency_key": "old"}
+    )
     assert fresh.email == "b@x.io"
     await control.post("/_emulator/clock/advance", json={"seconds": -(24 * 3600 + 1)})
 
 
 async def test_commit_then_drop_and_retry(client: stripe.StripeClient, control: httpx.AsyncClient) -> None:
-    fault = {"seed": 7, "endpoints": [{"method": "POST", "path": "/v1/payment_intents", "drop_after_commit_rate": 1.0}]}
+    fault = {
+        "seed": 7,
+        "endpoints": [{"method": "POST", "path": "/v1/payment_intents", "drop_after_commit_rate": 1.0}],
+    }
     assert (await control.post("/_emulator/faults", json=fault)).status_code == 200
     assert (await control.get("/_emulator/faults")).json()["endpoints"][0]["drop_after_commit_rate"] == 1.0
     with pytest.raises(stripe.APIConnectionError):
@@ -110,11 +130,18 @@ async def test_commit_then_drop_and_retry(client: stripe.StripeClient, control: 
     assert len(entries) == 2 and {e["idempotency_key"] for e in entries} == {"drop-1", "drop-2"}
 
 
-async def test_injected_500_and_429(client: stripe.StripeClient, control: httpx.AsyncClient, api_key: str, base_url: str) -> None:
-    await control.post("/_emulator/faults", json={"endpoints": [
-        {"method": "GET", "path": "/v1/customers", "error_500_rate": 1.0, "should_retry": False},
-        {"method": "POST", "path": "/v1/customers", "rate_limit_429_rate": 1.0},
-    ]})
+async def test_injected_500_and_429(
+    client: stripe.StripeClient, control: httpx.AsyncClient, api_key: str, base_url: str
+) -> None:
+    await control.post(
+        "/_emulator/faults",
+        json={
+            "endpoints": [
+                {"method": "GET", "path": "/v1/customers", "error_500_rate": 1.0, "should_retry": False},
+                {"method": "POST", "path": "/v1/customers", "rate_limit_429_rate": 1.0},
+            ]
+        },
+    )
     with pytest.raises(stripe.APIError) as exc500:
         await client.v1.customers.list_async()
     assert exc500.value.http_status == 500 and exc500.value.headers.get("Stripe-Should-Retry") == "false"
@@ -126,7 +153,10 @@ async def test_injected_500_and_429(client: stripe.StripeClient, control: httpx.
     created = await client.v1.customers.create_async(options={"idempotency_key": "rl-1"})
     assert created.id.startswith("cus_")
     # The SDK retries 500s (when allowed) with the same key.
-    await control.post("/_emulator/faults", json={"seed": 3, "endpoints": [{"method": "GET", "path": "/v1/customers*", "error_500_rate": 0.5}]})
+    await control.post(
+        "/_emulator/faults",
+        json={"seed": 3, "endpoints": [{"method": "GET", "path": "/v1/customers*", "error_500_rate": 0.5}]},
+    )
     retrying = stripe.StripeClient(api_key, base_addresses={"api": base_url}, max_network_retries=8)
     listed = await retrying.v1.customers.list_async()
     assert listed.object == "list"

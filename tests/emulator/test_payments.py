@@ -18,7 +18,13 @@ pytestmark = [
 
 async def test_automatic_capture_succeeds_with_latest_charge(client: stripe.StripeClient) -> None:
     pi = await client.v1.payment_intents.create_async(
-        params={"amount": 2000, "currency": "usd", "payment_method": "pm_card_visa", "confirm": True, "expand": ["latest_charge"]}
+        params={
+            "amount": 2000,
+            "currency": "usd",
+            "payment_method": "pm_card_visa",
+            "confirm": True,
+            "expand": ["latest_charge"],
+        }
     )
     check_object(pi)
     assert pi.status == "succeeded" and pi.amount_received == 2000
@@ -31,7 +37,9 @@ async def test_automatic_capture_succeeds_with_latest_charge(client: stripe.Stri
 async def test_create_without_confirm_then_confirm(client: stripe.StripeClient) -> None:
     pi = await client.v1.payment_intents.create_async(params={"amount": 500, "currency": "USD"})
     assert pi.status == "requires_payment_method" and pi.currency == "usd"
-    pi = await client.v1.payment_intents.update_async(pi.id, params={"payment_method": "pm_card_mastercard", "metadata": {"order": "7"}})
+    pi = await client.v1.payment_intents.update_async(
+        pi.id, params={"payment_method": "pm_card_mastercard", "metadata": {"order": "7"}}
+    )
     assert pi.status == "requires_confirmation" and pi.metadata["order"] == "7"
     pi = await client.v1.payment_intents.confirm_async(pi.id)
     check_object(pi)
@@ -55,7 +63,13 @@ async def test_confirm_without_payment_method_is_rejected(client: stripe.StripeC
 
 async def test_manual_capture_partial_then_refund_limits(client: stripe.StripeClient) -> None:
     pi = await client.v1.payment_intents.create_async(
-        params={"amount": 1000, "currency": "usd", "payment_method": "pm_card_visa", "confirm": True, "capture_method": "manual"}
+        params={
+            "amount": 1000,
+            "currency": "usd",
+            "payment_method": "pm_card_visa",
+            "confirm": True,
+            "capture_method": "manual",
+        }
     )
     assert pi.status == "requires_capture" and pi.amount_capturable == 1000
     charge = await client.v1.charges.retrieve_async(str(pi.latest_charge))
@@ -93,7 +107,13 @@ async def test_manual_capture_partial_then_refund_limits(client: stripe.StripeCl
 
 async def test_cancel_releases_authorisation(client: stripe.StripeClient) -> None:
     pi = await client.v1.payment_intents.create_async(
-        params={"amount": 1000, "currency": "usd", "payment_method": "pm_card_visa", "confirm": True, "capture_method": "manual"}
+        params={
+            "amount": 1000,
+            "currency": "usd",
+            "payment_method": "pm_card_visa",
+            "confirm": True,
+            "capture_method": "manual",
+        }
     )
     pi = await client.v1.payment_intents.cancel_async(pi.id, params={"cancellation_reason": "abandoned"})
     check_object(pi)
@@ -145,13 +165,28 @@ async def test_decline_cards_fail_at_attach_but_0341_attaches(client: stripe.Str
     cus, pm_id = await customer_with_card(client, "pm_card_chargeCustomerFail")
     with pytest.raises(stripe.CardError):
         await client.v1.payment_intents.create_async(
-            params={"amount": 900, "currency": "usd", "customer": cus.id, "payment_method": pm_id, "confirm": True, "off_session": True}
+            params={
+                "amount": 900,
+                "currency": "usd",
+                "customer": cus.id,
+                "payment_method": pm_id,
+                "confirm": True,
+                "off_session": True,
+            }
         )
 
 
-async def test_3ds_required_then_complete_via_emulator_hook(client: stripe.StripeClient, control: httpx.AsyncClient) -> None:
+async def test_3ds_required_then_complete_via_emulator_hook(
+    client: stripe.StripeClient, control: httpx.AsyncClient
+) -> None:
     pi = await client.v1.payment_intents.create_async(
-        params={"amount": 1000, "currency": "usd", "payment_method": "pm_card_threeDSecure2Required", "confirm": True, "return_url": "https://shop.example/return"}
+        params={
+            "amount": 1000,
+            "currency": "usd",
+            "payment_method": "pm_card_threeDSecure2Required",
+            "confirm": True,
+            "return_url": "https://shop.example/return",
+        }
     )
     check_object(pi)
     assert pi.status == "requires_action" and pi.next_action is not None
@@ -167,16 +202,29 @@ async def test_3ds_required_then_complete_via_emulator_hook(client: stripe.Strip
     assert pi.status == "succeeded" and pi.next_action is None
 
 
-async def test_3ds_manual_capture_and_failure(client: stripe.StripeClient, control: httpx.AsyncClient) -> None:
+async def test_3ds_manual_capture_and_failure(
+    client: stripe.StripeClient, control: httpx.AsyncClient
+) -> None:
     pi = await client.v1.payment_intents.create_async(
-        params={"amount": 1000, "currency": "usd", "payment_method": "pm_card_authenticationRequired", "confirm": True, "capture_method": "manual"}
+        params={
+            "amount": 1000,
+            "currency": "usd",
+            "payment_method": "pm_card_authenticationRequired",
+            "confirm": True,
+            "capture_method": "manual",
+        }
     )
     assert pi.status == "requires_action"
     await control.post(f"/_emulator/3ds/{pi.id}/complete")
     pi = await client.v1.payment_intents.retrieve_async(pi.id)
     assert pi.status == "requires_capture"
     pi2 = await client.v1.payment_intents.create_async(
-        params={"amount": 1000, "currency": "usd", "payment_method": "pm_card_threeDSecureRequired", "confirm": True}
+        params={
+            "amount": 1000,
+            "currency": "usd",
+            "payment_method": "pm_card_threeDSecureRequired",
+            "confirm": True,
+        }
     )
     form = await control.post(f"/_emulator/3ds/{pi2.id}/fail", data={"x": "1"})
     assert "failed" in form.text
@@ -191,7 +239,12 @@ async def test_3ds_manual_capture_and_failure(client: stripe.StripeClient, contr
 
 async def test_3ds_then_decline_after_auth(client: stripe.StripeClient, control: httpx.AsyncClient) -> None:
     pi = await client.v1.payment_intents.create_async(
-        params={"amount": 1000, "currency": "usd", "payment_method": "pm_card_threeDSecureRequiredChargeDeclined", "confirm": True}
+        params={
+            "amount": 1000,
+            "currency": "usd",
+            "payment_method": "pm_card_threeDSecureRequiredChargeDeclined",
+            "confirm": True,
+        }
     )
     await control.post(f"/_emulator/3ds/{pi.id}/complete")
     pi = await client.v1.payment_intents.retrieve_async(pi.id)
@@ -200,10 +253,21 @@ async def test_3ds_then_decline_after_auth(client: stripe.StripeClient, control:
 
 async def test_off_session_authentication_required(client: stripe.StripeClient) -> None:
     cus = await client.v1.customers.create_async()
-    for pm in ("pm_card_authenticationRequired", "pm_card_authenticationRequiredOnSetup", "pm_card_threeDSecure2Required"):
+    for pm in (
+        "pm_card_authenticationRequired",
+        "pm_card_authenticationRequiredOnSetup",
+        "pm_card_threeDSecure2Required",
+    ):
         with pytest.raises(stripe.CardError) as exc:
             await client.v1.payment_intents.create_async(
-                params={"amount": 1000, "currency": "usd", "customer": cus.id, "payment_method": pm, "confirm": True, "off_session": True}
+                params={
+                    "amount": 1000,
+                    "currency": "usd",
+                    "customer": cus.id,
+                    "payment_method": pm,
+                    "confirm": True,
+                    "off_session": True,
+                }
             )
         assert exc.value.code == "authentication_required"
         assert exc.value.error.decline_code == "authentication_required"
@@ -213,16 +277,31 @@ async def test_off_session_authentication_required(client: stripe.StripeClient) 
 async def test_0446_off_session_ok_on_session_needs_auth(client: stripe.StripeClient) -> None:
     cus = await client.v1.customers.create_async()
     base = {"amount": 1000, "currency": "usd", "customer": cus.id, "confirm": True}
-    off = await client.v1.payment_intents.create_async(params={**base, "payment_method": "pm_card_authenticationRequiredSetupForOffSession", "off_session": True})
+    off = await client.v1.payment_intents.create_async(
+        params={
+            **base,
+            "payment_method": "pm_card_authenticationRequiredSetupForOffSession",
+            "off_session": True,
+        }
+    )
     assert off.status == "succeeded"
-    on = await client.v1.payment_intents.create_async(params={**base, "payment_method": "pm_card_authenticationRequiredSetupForOffSession"})
+    on = await client.v1.payment_intents.create_async(
+        params={**base, "payment_method": "pm_card_authenticationRequiredSetupForOffSession"}
+    )
     assert on.status == "requires_action"
 
 
-async def test_3155_off_session_succeeds_only_after_setup(client: stripe.StripeClient, control: httpx.AsyncClient) -> None:
+async def test_3155_off_session_succeeds_only_after_setup(
+    client: stripe.StripeClient, control: httpx.AsyncClient
+) -> None:
     cus = await client.v1.customers.create_async()
     si = await client.v1.setup_intents.create_async(
-        params={"customer": cus.id, "payment_method": "pm_card_authenticationRequiredOnSetup", "confirm": True, "usage": "off_session"}
+        params={
+            "customer": cus.id,
+            "payment_method": "pm_card_authenticationRequiredOnSetup",
+            "confirm": True,
+            "usage": "off_session",
+        }
     )
     check_object(si)
     assert si.status == "requires_action" and si.next_action.redirect_to_url.url.endswith(si.id)
@@ -232,11 +311,24 @@ async def test_3155_off_session_succeeds_only_after_setup(client: stripe.StripeC
     pm = await client.v1.payment_methods.retrieve_async(str(si.payment_method))
     assert pm.customer == cus.id
     pi = await client.v1.payment_intents.create_async(
-        params={"amount": 1000, "currency": "usd", "customer": cus.id, "payment_method": pm.id, "confirm": True, "off_session": True}
+        params={
+            "amount": 1000,
+            "currency": "usd",
+            "customer": cus.id,
+            "payment_method": pm.id,
+            "confirm": True,
+            "off_session": True,
+        }
     )
     assert pi.status == "succeeded"
     on = await client.v1.payment_intents.create_async(
-        params={"amount": 1000, "currency": "usd", "customer": cus.id, "payment_method": pm.id, "confirm": True}
+        params={
+            "amount": 1000,
+            "currency": "usd",
+            "customer": cus.id,
+            "payment_method": pm.id,
+            "confirm": True,
+        }
     )
     assert on.status == "requires_action"
 
@@ -244,7 +336,14 @@ async def test_3155_off_session_succeeds_only_after_setup(client: stripe.StripeC
 async def test_error_on_requires_action(client: stripe.StripeClient) -> None:
     with pytest.raises(stripe.CardError) as exc:
         await client.v1.payment_intents.create_async(
-            params={"amount": 1000, "currency": "usd", "payment_method": "pm_card_threeDSecure2Required", "confirm": True, "error_on_requires_action": True, "allowed_payment_method_types": ["card"]}
+            params={
+                "amount": 1000,
+                "currency": "usd",
+                "payment_method": "pm_card_threeDSecure2Required",
+                "confirm": True,
+                "error_on_requires_action": True,
+                "allowed_payment_method_types": ["card"],
+            }
         )
     assert exc.value.code == "authentication_required"
 
@@ -252,7 +351,14 @@ async def test_error_on_requires_action(client: stripe.StripeClient) -> None:
 async def test_setup_future_usage_attaches(client: stripe.StripeClient) -> None:
     cus = await client.v1.customers.create_async()
     pi = await client.v1.payment_intents.create_async(
-        params={"amount": 1000, "currency": "usd", "customer": cus.id, "payment_method": "pm_card_visa", "confirm": True, "setup_future_usage": "off_session"}
+        params={
+            "amount": 1000,
+            "currency": "usd",
+            "customer": cus.id,
+            "payment_method": "pm_card_visa",
+            "confirm": True,
+            "setup_future_usage": "off_session",
+        }
     )
     pms = await client.v1.customers.payment_methods.list_async(cus.id)
     assert [p.id for p in pms.data] == [pi.payment_method]
@@ -271,7 +377,9 @@ async def test_setup_future_usage_attaches(client: stripe.StripeClient) -> None:
         ({"amount": 1000, "currency": "usd", "customer": "cus_missing"}, "customer", "resource_missing"),
     ],
 )
-async def test_create_validation(client: stripe.StripeClient, params: dict[str, object], param: str, code: str | None) -> None:
+async def test_create_validation(
+    client: stripe.StripeClient, params: dict[str, object], param: str, code: str | None
+) -> None:
     with pytest.raises(stripe.InvalidRequestError) as exc:
         await client.v1.payment_intents.create_async(params=params)  # type: ignore[arg-type]
     assert exc.value.param == param and exc.value.code == code
@@ -287,14 +395,25 @@ async def test_payment_intent_list_filters_and_pagination(client: stripe.StripeC
     cus = await client.v1.customers.create_async()
     ids = []
     for i in range(5):
-        pi = await client.v1.payment_intents.create_async(params={"amount": 100 + i, "currency": "usd", "customer": cus.id})
+        pi = await client.v1.payment_intents.create_async(
+            params={"amount": 100 + i, "currency": "usd", "customer": cus.id}
+        )
         ids.append(pi.id)
     await client.v1.payment_intents.create_async(params={"amount": 999, "currency": "usd"})
     page = await client.v1.payment_intents.list_async(params={"customer": cus.id, "limit": 2})
     assert [p.id for p in page.data] == ids[::-1][:2] and page.has_more and page.url == "/v1/payment_intents"
-    page2 = await client.v1.payment_intents.list_async(params={"customer": cus.id, "limit": 2, "starting_after": page.data[-1].id})
+    page2 = await client.v1.payment_intents.list_async(
+        params={"customer": cus.id, "limit": 2, "starting_after": page.data[-1].id}
+    )
     assert [p.id for p in page2.data] == ids[::-1][2:4]
-    back = await client.v1.payment_intents.list_async(params={"customer": cus.id, "limit": 2, "ending_before": page2.data[0].id})
+    back = await client.v1.payment_intents.list_async(
+        params={"customer": cus.id, "limit": 2, "ending_before": page2.data[0].id}
+    )
     assert [p.id for p in back.data] == ids[::-1][:2]
-    every = [p.id async for p in (await client.v1.payment_intents.list_async(params={"customer": cus.id, "limit": 2})).auto_paging_iter()]
+    every = [
+        p.id
+        async for p in (
+            await client.v1.payment_intents.list_async(params={"customer": cus.id, "limit": 2})
+        ).auto_paging_iter()
+    ]
     assert every == ids[::-1]

@@ -25,14 +25,20 @@ async def test_state_file_survives_restart(tmp_path: Path) -> None:
     state = tmp_path / "state.json"
     with EmulatorServer(create_app(state_file=state)) as server:
         client = stripe.StripeClient(KEY, base_addresses={"api": server.base_url})
-        cus = await client.v1.customers.create_async(params={"email": "keep@example.com"}, options={"idempotency_key": "persist-1"})
-        pi = await client.v1.payment_intents.create_async(params={"amount": 900, "currency": "usd", "payment_method": "pm_card_visa", "confirm": True})
+        cus = await client.v1.customers.create_async(
+            params={"email": "keep@example.com"}, options={"idempotency_key": "persist-1"}
+        )
+        pi = await client.v1.payment_intents.create_async(
+            params={"amount": 900, "currency": "usd", "payment_method": "pm_card_visa", "confirm": True}
+        )
     assert state.exists()
     with EmulatorServer(create_app(state_file=state)) as server:
         client = stripe.StripeClient(KEY, base_addresses={"api": server.base_url})
         got = await client.v1.customers.retrieve_async(cus.id)
         assert got.email == "keep@example.com"
-        replay = await client.v1.customers.create_async(params={"email": "keep@example.com"}, options={"idempotency_key": "persist-1"})
+        replay = await client.v1.customers.create_async(
+            params={"email": "keep@example.com"}, options={"idempotency_key": "persist-1"}
+        )
         assert replay.id == cus.id
         assert (await client.v1.payment_intents.retrieve_async(pi.id)).status == "succeeded"
         async with httpx.AsyncClient(base_url=server.base_url) as http:
@@ -58,10 +64,14 @@ async def test_reset_clears_everything_and_seed_is_reproducible() -> None:
 
 async def test_invoice_items_events_and_lists_match_sdk_shapes(client: stripe.StripeClient) -> None:
     cus = await client.v1.customers.create_async()
-    pending = await client.v1.invoice_items.create_async(params={"customer": cus.id, "amount": 700, "currency": "usd"})
+    pending = await client.v1.invoice_items.create_async(
+        params={"customer": cus.id, "amount": 700, "currency": "usd"}
+    )
     check_object(pending)
     assert pending.invoice is None
-    inv = await client.v1.invoices.create_async(params={"customer": cus.id, "pending_invoice_items_behavior": "include"})
+    inv = await client.v1.invoices.create_async(
+        params={"customer": cus.id, "pending_invoice_items_behavior": "include"}
+    )
     assert inv.amount_due == 700
     item = await client.v1.invoice_items.retrieve_async(pending.id)
     assert item.invoice == inv.id
@@ -84,13 +94,17 @@ async def test_invoice_items_events_and_lists_match_sdk_shapes(client: stripe.St
 
 async def test_setup_intent_3ds_failure(client: stripe.StripeClient, control: httpx.AsyncClient) -> None:
     cus = await client.v1.customers.create_async()
-    si = await client.v1.setup_intents.create_async(params={"customer": cus.id, "payment_method": "pm_card_threeDSecure2Required", "confirm": True})
+    si = await client.v1.setup_intents.create_async(
+        params={"customer": cus.id, "payment_method": "pm_card_threeDSecure2Required", "confirm": True}
+    )
     assert si.status == "requires_action"
     resp = await control.post(f"/_emulator/3ds/{si.id}/fail")
     assert resp.json()["status"] == "requires_payment_method"
     si = await client.v1.setup_intents.retrieve_async(si.id)
     check_object(si)
-    assert si.last_setup_error is not None and si.last_setup_error.code == "setup_intent_authentication_failure"
+    assert (
+        si.last_setup_error is not None and si.last_setup_error.code == "setup_intent_authentication_failure"
+    )
     again = await control.post(f"/_emulator/3ds/{si.id}/complete")
     assert again.status_code == 400
 

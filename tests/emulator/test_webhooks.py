@@ -54,7 +54,11 @@ def receiver() -> Receiver:
 
 @pytest.fixture(scope="module")
 def hook_server(receiver: Receiver) -> Iterator[EmulatorServer]:
-    app = create_app(webhook_transport=httpx.MockTransport(receiver.handle), webhook_retry_base_seconds=0.01, webhook_max_attempts=4)
+    app = create_app(
+        webhook_transport=httpx.MockTransport(receiver.handle),
+        webhook_retry_base_seconds=0.01,
+        webhook_max_attempts=4,
+    )
     server = EmulatorServer(app)
     server.start()
     yield server
@@ -75,7 +79,9 @@ async def hcontrol(hook_server: EmulatorServer) -> AsyncIterator[httpx.AsyncClie
 
 async def endpoint(client: stripe.StripeClient, receiver: Receiver, events: list[str]) -> str:
     path = f"/hooks/{uuid.uuid4().hex}"
-    ep = await client.v1.webhook_endpoints.create_async(params={"url": f"https://merchant.example{path}", "enabled_events": events})  # type: ignore[typeddict-item]
+    ep = await client.v1.webhook_endpoints.create_async(
+        params={"url": f"https://merchant.example{path}", "enabled_events": events}
+    )  # type: ignore[typeddict-item]
     assert ep.secret is not None and ep.secret.startswith("whsec_") and ep.status == "enabled"
     receiver.secrets[path] = ep.secret
     return path
@@ -109,7 +115,9 @@ async def test_signed_delivery_filtered_by_type(hclient: stripe.StripeClient, re
     assert stored.type == "payment_intent.succeeded"
 
 
-async def test_retry_after_non_2xx(hclient: stripe.StripeClient, receiver: Receiver, hcontrol: httpx.AsyncClient) -> None:
+async def test_retry_after_non_2xx(
+    hclient: stripe.StripeClient, receiver: Receiver, hcontrol: httpx.AsyncClient
+) -> None:
     path = await endpoint(hclient, receiver, ["customer.created"])
     receiver.fail_first[path] = 2
     await hclient.v1.customers.create_async()
@@ -120,7 +128,9 @@ async def test_retry_after_non_2xx(hclient: stripe.StripeClient, receiver: Recei
     assert statuses == [503, 503, 200]
 
 
-async def test_duplication_fault(hclient: stripe.StripeClient, receiver: Receiver, hcontrol: httpx.AsyncClient) -> None:
+async def test_duplication_fault(
+    hclient: stripe.StripeClient, receiver: Receiver, hcontrol: httpx.AsyncClient
+) -> None:
     await hcontrol.post("/_emulator/faults", json={"seed": 1, "webhooks": {"duplicate_rate": 1.0}})
     path = await endpoint(hclient, receiver, ["customer.created"])
     cus = await hclient.v1.customers.create_async()
@@ -129,8 +139,16 @@ async def test_duplication_fault(hclient: stripe.StripeClient, receiver: Receive
     assert first.id == second.id and first.data.object.id == cus.id
 
 
-async def test_loss_then_retry_and_reorder(hclient: stripe.StripeClient, receiver: Receiver, hcontrol: httpx.AsyncClient) -> None:
-    await hcontrol.post("/_emulator/faults", json={"seed": 2, "webhooks": {"loss_rate": 1.0, "reorder_rate": 1.0, "delay_rate": 1.0, "delay_ms": 20}})
+async def test_loss_then_retry_and_reorder(
+    hclient: stripe.StripeClient, receiver: Receiver, hcontrol: httpx.AsyncClient
+) -> None:
+    await hcontrol.post(
+        "/_emulator/faults",
+        json={
+            "seed": 2,
+            "webhooks": {"loss_rate": 1.0, "reorder_rate": 1.0, "delay_rate": 1.0, "delay_ms": 20},
+        },
+    )
     path = await endpoint(hclient, receiver, ["product.created"])
     for name in ("a", "b", "c"):
         await hclient.v1.products.create_async(params={"name": name})
@@ -152,7 +170,9 @@ async def test_events_api_and_previous_attributes(hclient: stripe.StripeClient) 
 
 
 async def test_webhook_endpoint_crud(hclient: stripe.StripeClient) -> None:
-    ep = await hclient.v1.webhook_endpoints.create_async(params={"url": "https://merchant.example/x", "enabled_events": ["*"]})
+    ep = await hclient.v1.webhook_endpoints.create_async(
+        params={"url": "https://merchant.example/x", "enabled_events": ["*"]}
+    )
     got = await hclient.v1.webhook_endpoints.retrieve_async(ep.id)
     assert got.url == ep.url and "secret" not in got.to_dict()
     listed = await hclient.v1.webhook_endpoints.list_async()
