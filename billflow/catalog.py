@@ -34,7 +34,14 @@ class CustomerCreate(_Params):
     email: str | None = Field(default=None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
     name: str | None = Field(default=None, max_length=200)
     description: str | None = Field(default=None, max_length=500)
+    default_payment_method: str | None = Field(default=None, description="invoices charge this card")
     metadata: Metadata | None = None
+
+    def to_stripe(self) -> dict[str, Any]:
+        out = self.model_dump(exclude_none=True, exclude={"default_payment_method"})
+        if self.default_payment_method is not None:
+            out["invoice_settings"] = {"default_payment_method": self.default_payment_method}
+        return out
 
 
 class CustomerUpdate(CustomerCreate):

@@ -40,7 +40,8 @@ with workflow.unsafe.imports_passed_through():
         quote_public_id,
     )
 
-PAYMENT_FAILURES = ("CardDeclined", "AuthenticationRequired")
+# A pay attempt that fails for these leaves the invoice open: followed until the grace period ends.
+PAYMENT_FAILURES = ("CardDeclined", "AuthenticationRequired", "InvalidRequest")
 EXAMPLE_DECISION = {"by": "manager@example.com", "reason": "checked"}
 
 

@@ -180,6 +180,7 @@ class CustomerIn(BaseModel):
     email: str | None = None
     name: str | None = None
     description: str | None = None
+    default_payment_method: str | None = None
     metadata: Metadata | None = None
 
 

@@ -13,11 +13,12 @@ from sqlalchemy import select
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from billflow.ledger import Quote
+from billflow.ledger import IdempotentRequest, Quote
 from billflow.ledger.db import Ledger
 from billflow.money import MoneyError, from_minor, to_minor
 from billflow.quotes import (
     ACCEPT,
+    QUOTE_FLOW,
     CollectionMethod,
     PriceData,
     QuoteInput,
@@ -169,18 +170,34 @@ def to_input(merchant_id: str, body: QuoteIn) -> QuoteInput:
         raise ApiError(422, "invalid_request", str(first["msg"]).removeprefix("Value error, ")) from None
 
 
-def _row(ledger: Ledger, merchant_id: str, quote_id: str) -> Quote | None:
+def _find(ledger: Ledger, merchant_id: str, quote_id: str) -> tuple[str, Quote | None] | None:
+    """The quote's workflow id and ledger row; a flow that has not written its row yet is found by its
+    request record (the quote id is derived from the workflow id)."""
     with ledger.session() as session:
-        return session.scalar(select(Quote).where(Quote.id == quote_id, Quote.merchant_id == merchant_id))
+        row = session.scalar(select(Quote).where(Quote.id == quote_id, Quote.merchant_id == merchant_id))
+        if row is not None:
+            return row.workflow_id, row
+        requested = session.scalars(
+            select(IdempotentRequest.workflow_id).where(
+                IdempotentRequest.merchant_id == merchant_id, IdempotentRequest.scope == QUOTE_FLOW
+            )
+        )
+        for wid in requested:
+            if quote_public_id(wid) == quote_id:
+                return wid, None
+    return None
 
 
 async def _live(client: Client, ledger: Ledger, merchant_id: str, quote_id: str) -> QuoteOut:
-    row = await run_in_threadpool(_row, ledger, merchant_id, quote_id)
-    if row is None:
+    found = await run_in_threadpool(_find, ledger, merchant_id, quote_id)
+    if found is None:
         raise ApiError(404, "not_found", f"no quote {quote_id}")
+    wid, row = found
     try:
-        return from_state(await quote_state(client, row.workflow_id))
+        return from_state(await quote_state(client, wid))
     except RPCError:
+        if row is None:
+            raise ApiError(404, "not_found", f"no quote {quote_id}") from None
         return from_row(row)  # the flow's history is gone (retention): the ledger still knows
 
 
@@ -195,7 +212,7 @@ async def create_quote(
 ) -> Envelope[QuoteOut]:
     """Start a quote flow: draft at Stripe, approval unless under your auto-approval limit, then open."""
     data = to_input(merchant.merchant_id, body)
-    wid = await idempotent_request_async(ledger, merchant.merchant_id, "quote", key, body)
+    wid = await idempotent_request_async(ledger, merchant.merchant_id, QUOTE_FLOW, key, body)
     assert wid == quote_workflow_id(merchant.merchant_id, key)
     await start_quote(client, settings.temporal_task_queue, wid, data)
     state = QuoteState(quote_id="", workflow_id=wid, merchant_id=merchant.merchant_id)
