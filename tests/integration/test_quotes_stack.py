@@ -38,7 +38,8 @@ class Stack:
         self, method: str, path: str, json: Any = None, *, key: str | None = None, **params: Any
     ) -> httpx.Response:
         headers = {"Idempotency-Key": key or uuid.uuid4().hex} if method != "GET" else {}
-        return await self.http.request(method, path, json=json, headers=headers, params=params or None)
+        body = {"json": json} if json is not None else {}
+        return await self.http.request(method, path, headers=headers, params=params or None, **body)
 
     async def ok(self, method: str, path: str, json: Any = None, **params: Any) -> Any:
         response = await self.call(method, path, json, **params)
