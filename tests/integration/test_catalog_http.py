@@ -19,7 +19,7 @@ def paid_intent(
             "amount": amount,
             "currency": "usd",
             "payment_method": "pm_card_visa",
-            "capture_method": capture_method,  # type: ignore[typeddict-item]
+            "capture_method": capture_method,
             "confirm": confirm,
         }
     )
