@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from typing import Any
 
+import httpx
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
 
 from billflow.catalog import STRIPE_WRITE_FLOW, StripeWriteInput, StripeWriteResult
+from billflow.config import Settings
 from billflow.idempotency import workflow_id
 from billflow.money import format_money
 from billflow.quotes import QUOTE_FLOW, QuoteInput, QuoteState
@@ -110,3 +114,40 @@ async def run_stripe_write(
         if isinstance(cause, ActivityError) and isinstance(cause.cause, ApplicationError):
             raise stripe_request_error(cause.cause) from None
         raise
+
+
+async def demo_quote(settings: Settings) -> tuple[str, str, bool]:
+    """The demo's quote: a card customer, a product, a quote approved, accepted, invoiced and paid.
+
+    Runs through the HTTP API with the demo merchant's key; returns (quote id, outcome, ok).
+    """
+    base = f"http://{settings.api_host}:{settings.api_port}"
+    headers = {"X-API-Key": settings.demo_api_key.get_secret_value()}
+    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as client:
+
+        async def post(path: str, body: dict[str, Any]) -> Any:
+            response = await client.post(path, json=body, headers={"Idempotency-Key": uuid.uuid4().hex})
+            response.raise_for_status()
+            return response.json()["data"]
+
+        async def status(quote_id: str, wanted: str) -> str:
+            current = ""
+            for _ in range(300):
+                current = (await client.get(f"/v1/quotes/{quote_id}")).json()["data"]["status"]
+                if current == wanted:
+                    break
+                await asyncio.sleep(0.1)
+            return current
+
+        cus = (await post("/v1/catalog/customers", {"email": "demo-buyer@example.com"}))["object_id"]
+        card = (await post("/v1/catalog/payment_methods/pm_card_visa/attach", {"customer": cus}))["object_id"]
+        await post(f"/v1/catalog/customers/{cus}", {"default_payment_method": card})
+        product = (await post("/v1/catalog/products", {"name": "Demo consulting day"}))["object_id"]
+        line = {"price_data": {"currency": "usd", "product": product, "unit_amount": "800.00"}, "quantity": 2}
+        quote = (await post("/v1/quotes", {"customer_id": cus, "line_items": [line]}))["id"]
+        if await status(quote, "awaiting_approval") == "awaiting_approval":
+            await post(f"/v1/quotes/{quote}/approve", {"by": "demo-manager", "reason": "demo"})
+        await status(quote, "open")
+        await post(f"/v1/quotes/{quote}/accept", {"by": "demo-buyer@example.com"})
+        final = await status(quote, "paid")
+    return quote, f"quote 1,600.00 USD → invoice {final}", final == "paid"
