@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+import socket
+import uuid
 from typing import Any
 
 import pytest
+import uvicorn
+from pydantic import SecretStr
 from sqlalchemy import select
+from temporalio.testing import WorkflowEnvironment
 
+from activities.registry import Deps
+from billflow.config import Settings
 from billflow.ledger import Invoice, Quote
+from billflow.ledger.db import Ledger
+from billflow.merchants import ensure_demo_merchant
+from starter.api import create_app
+from starter.quotes import demo_quote
 from tests.integration.test_quotes_stack import Stack, emulator_url, eventually, stack
+from worker import build_worker
 
 pytestmark = [pytest.mark.devserver, pytest.mark.postgres]
 __all__ = ["emulator_url", "stack"]
@@ -122,3 +135,36 @@ async def test_quote_bad_input_is_a_clear_4xx(stack: Stack) -> None:
     await s.fails(404, "GET", "/v1/invoices/in_unknown")
     no_key = await s.http.post("/v1/quotes", json={"customer_id": "c", "line_items": [line]})
     assert no_key.status_code == 400 and no_key.json()["error"]["field"] == "Idempotency-Key"
+
+
+async def test_demo_quote_step_runs_through_the_api(
+    dev_env: WorkflowEnvironment, pg_url: str, pg_ledger: Ledger, task_queue: str, emulator_url: str
+) -> None:
+    """The `make demo` quote step, against a real uvicorn on a free port."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    settings = Settings(
+        environment="test",
+        database_url=pg_url.replace("postgresql+psycopg://", "postgresql://"),
+        temporal_task_queue=task_queue,
+        stripe_api_base=emulator_url,
+        stripe_secret_key=SecretStr(f"sk_test_{uuid.uuid4().hex}"),
+        api_port=port,
+    )
+    ensure_demo_merchant(pg_ledger, settings)
+    app = create_app(settings=settings, ledger=pg_ledger, temporal_client=dev_env.client)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    serving = asyncio.create_task(server.serve())
+    deps = Deps.build(settings)
+    try:
+        while not server.started:
+            await asyncio.sleep(0.05)
+        async with build_worker(dev_env.client, deps, task_queue=task_queue):
+            quote_id, outcome, ok = await demo_quote(settings)
+    finally:
+        server.should_exit = True
+        await serving
+        deps.ledger.dispose()
+    assert ok, outcome
+    assert quote_id.startswith("quo_") and "paid" in outcome
