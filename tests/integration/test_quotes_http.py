@@ -7,6 +7,7 @@ import socket
 import uuid
 from typing import Any
 
+import httpx
 import pytest
 import uvicorn
 from pydantic import SecretStr
@@ -168,3 +169,48 @@ async def test_demo_quote_step_runs_through_the_api(
         deps.ledger.dispose()
     assert ok, outcome
     assert quote_id.startswith("quo_") and "paid" in outcome
+
+
+async def test_accept_committed_at_stripe_but_response_lost_is_not_repeated(
+    stack: Stack, emulator_url: str
+) -> None:
+    """The emulator accepts the quote, then drops the connection: the retry finds it accepted."""
+    s = stack
+    cus = await customer_with_card(s)
+    product = (await s.ok("POST", "/v1/catalog/products", {"name": "Fragile"}))["object_id"]
+    line = {"price_data": {"currency": "usd", "product": product, "unit_amount": "5.00"}}
+    quote_id = (await s.ok("POST", "/v1/quotes", {"customer_id": cus, "line_items": [line]}))["id"]
+    stripe_quote = (await reach(s, quote_id, "awaiting_approval"))["stripe_quote_id"]
+    await s.ok("POST", f"/v1/quotes/{quote_id}/approve", MANAGER)
+    await reach(s, quote_id, "open")
+    async with httpx.AsyncClient(base_url=emulator_url) as emulator:
+        fault = {
+            "endpoints": [{"method": "POST", "path": "/v1/quotes/*/accept", "drop_after_commit_rate": 1.0}]
+        }
+        assert (await emulator.post("/_emulator/faults", json=fault)).status_code < 300
+        try:
+            await s.ok("POST", f"/v1/quotes/{quote_id}/accept", {"by": "buyer@example.com"})
+
+            async def committed() -> bool:
+                return s.stripe.v1.quotes.retrieve(stripe_quote).status == "accepted"
+
+            await eventually(committed, "the accept committed at Stripe")
+        finally:
+            await emulator.delete("/_emulator/faults")
+    paid = await reach(s, quote_id, "paid")
+    history = await s.temporal.get_workflow_handle(paid["workflow_id"]).fetch_history()
+    scheduled = {
+        e.event_id
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+        and e.activity_task_scheduled_event_attributes.activity_type.name == "quotes.accept"
+    }
+    attempts = [
+        e.activity_task_started_event_attributes.attempt
+        for e in history.events
+        if e.HasField("activity_task_started_event_attributes")
+        and e.activity_task_started_event_attributes.scheduled_event_id in scheduled
+    ]
+    assert attempts and attempts[0] >= 2, "the lost response made the accept step retry"
+    invoices = s.stripe.v1.invoices.list({"customer": cus})
+    assert [i.status for i in invoices.data] == ["paid"], "one acceptance, one invoice, paid once"

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 import stripe
+from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from activities.registry import Deps
@@ -33,6 +34,7 @@ class Stack:
     stripe: stripe.StripeClient
     merchant_id: str
     ledger: Ledger
+    temporal: Client
 
     async def call(
         self, method: str, path: str, json: Any = None, *, key: str | None = None, **params: Any
@@ -106,5 +108,5 @@ async def stack(
             headers={"X-API-Key": api_key.key},
         ) as http,
     ):
-        yield Stack(http=http, stripe=sdk, merchant_id=merchant.id, ledger=pg_ledger)
+        yield Stack(http=http, stripe=sdk, merchant_id=merchant.id, ledger=pg_ledger, temporal=dev_env.client)
     deps.ledger.dispose()
