@@ -6,9 +6,13 @@ from collections.abc import Callable
 from typing import Any
 
 from activities import hello, notify
+from activities.catalog import CatalogActivities
 from activities.deps import Deps
+from activities.invoices import InvoiceActivities
 from activities.payments import PaymentActivities
 from activities.payments_ledger import PaymentLedgerActivities
+from activities.quotes import QuoteActivities
+from activities.quotes_ledger import QuotesLedger
 from activities.reconcile import ReconcileActivities
 from activities.refunds import RefundActivities
 
@@ -35,4 +39,20 @@ def all_activities(deps: Deps) -> list[Callable[..., Any]]:
         payments_ledger.reserve_refund,
         payments_ledger.settle_refund,
         refunds.create_refund,
+        *quote_activities(deps),
+    ]
+
+
+def quote_activities(deps: Deps) -> list[Callable[..., Any]]:
+    """The quote flow's Stripe quote and invoice steps and its ledger writes."""
+    quotes = QuoteActivities(deps.settings, deps.ledger, deps.stripe)
+    invoices = InvoiceActivities(deps.stripe)
+    ledger = QuotesLedger(deps.ledger)
+    return [
+        *(quotes.settings, quotes.customer, quotes.create, quotes.retrieve),
+        *(quotes.finalize, quotes.accept, quotes.cancel),
+        *(invoices.retrieve, invoices.finalize, invoices.pay, invoices.send),
+        *(invoices.mark_uncollectible, invoices.void),
+        *(ledger.record_quote, ledger.record_invoice),
+        CatalogActivities(deps.stripe).write,
     ]

@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from billflow.config import Settings, get_settings
+from starter.cli_catalog import catalog_app
 from starter.cli_merchant import ensure_demo, merchant_app
 
 T = TypeVar("T")
@@ -25,6 +26,7 @@ temporal_app = typer.Typer(help="Temporal cluster set-up.", no_args_is_help=True
 app.add_typer(db_app, name="db")
 app.add_typer(temporal_app, name="temporal")
 app.add_typer(merchant_app, name="merchant")
+app.add_typer(catalog_app, name="catalog")
 
 console = Console()
 err = Console(stderr=True)

@@ -5,8 +5,10 @@ from __future__ import annotations
 from workflows.hello import HelloWorkflow
 from workflows.notify import NotifyMerchantWorkflow
 from workflows.payment import PaymentWorkflow
+from workflows.quote import QuoteWorkflow
 from workflows.reconcile import ReconcileWorkflow
 from workflows.refund import RefundWorkflow
+from workflows.stripe_write import StripeWriteWorkflow
 
 WORKFLOWS: list[type] = [
     HelloWorkflow,
@@ -14,4 +16,6 @@ WORKFLOWS: list[type] = [
     ReconcileWorkflow,
     PaymentWorkflow,
     RefundWorkflow,
+    QuoteWorkflow,
+    StripeWriteWorkflow,
 ]
