@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from activities import hello
+from activities.billing_ledger import BillingLedger
 from activities.stripe_client import StripeClients
+from activities.subscriptions import SubscriptionActivities
 from billflow.config import Settings
 from billflow.ledger.db import Ledger
 
@@ -28,4 +30,6 @@ class Deps:
 
 def all_activities(deps: Deps) -> list[Callable[..., Any]]:
     """Every activity, as plain functions or methods bound to classes built from `deps`."""
-    return [hello.greet]
+    acts: list[Callable[..., Any]] = [hello.greet]
+    acts += SubscriptionActivities(deps.stripe).all() + BillingLedger(deps.ledger).all()
+    return acts

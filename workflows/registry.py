@@ -3,5 +3,7 @@
 from __future__ import annotations
 
 from workflows.hello import HelloWorkflow
+from workflows.subscription import SubscriptionWorkflow
 
 WORKFLOWS: list[type] = [HelloWorkflow]
+WORKFLOWS += [SubscriptionWorkflow]
