@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from activities import hello, notify
+from activities.billing_ledger import BillingLedger
 from activities.catalog import CatalogActivities
 from activities.deps import Deps
 from activities.invoices import InvoiceActivities
@@ -15,6 +16,7 @@ from activities.quotes import QuoteActivities
 from activities.quotes_ledger import QuotesLedger
 from activities.reconcile import ReconcileActivities
 from activities.refunds import RefundActivities
+from activities.subscriptions import SubscriptionActivities
 
 __all__ = ["Deps", "all_activities"]
 
@@ -40,6 +42,8 @@ def all_activities(deps: Deps) -> list[Callable[..., Any]]:
         payments_ledger.settle_refund,
         refunds.create_refund,
         *quote_activities(deps),
+        *SubscriptionActivities(deps.stripe).all(),
+        *BillingLedger(deps.ledger).all(),
     ]
 
 

@@ -9,6 +9,7 @@ from workflows.quote import QuoteWorkflow
 from workflows.reconcile import ReconcileWorkflow
 from workflows.refund import RefundWorkflow
 from workflows.stripe_write import StripeWriteWorkflow
+from workflows.subscription import SubscriptionWorkflow
 
 WORKFLOWS: list[type] = [
     HelloWorkflow,
@@ -18,4 +19,5 @@ WORKFLOWS: list[type] = [
     RefundWorkflow,
     QuoteWorkflow,
     StripeWriteWorkflow,
+    SubscriptionWorkflow,
 ]
