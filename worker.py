@@ -62,6 +62,9 @@ async def run(settings: Settings | None = None, client: Client | None = None) ->
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # Every Stripe call would otherwise log two INFO lines; failures surface through Temporal.
+    for noisy in ("httpx", "stripe"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     asyncio.run(run())
 
 
