@@ -51,6 +51,11 @@ FAULTS = {
 }
 
 
+def _worker_starts(stack: IsolatedStack) -> int:
+    log = stack.stack.log_path("worker")
+    return log.read_text(errors="replace").count("worker polling") if log.exists() else 0
+
+
 async def inflict(
     stack: IsolatedStack,
     chaos: Chaos,
@@ -78,8 +83,13 @@ async def inflict(
                 else:
                     chaos.temporal_restarts += 1
                 chaos.log.append(f"{time.monotonic() - started:6.1f}s restarted {name}")
+        polling = _worker_starts(stack)
         await asyncio.to_thread(stack.stack.restart, "worker")
         chaos.worker_kills += 1
+        # Count the next interval from when the new worker polls, or a slow start eats the whole run.
+        ready_by = time.monotonic() + 60
+        while _worker_starts(stack) <= polling and time.monotonic() < ready_by and not stop.is_set():
+            await asyncio.sleep(0.2)
 
 
 async def run(args: argparse.Namespace) -> int:

@@ -112,6 +112,8 @@ class Driver:
             except httpx.TransportError:
                 pass
             await asyncio.sleep(0.5)
+        # the merchant's return page tells billflow the customer is back, which wakes the workflow at once
+        await self.call("GET", f"/v1/payments/{p['payment_id']}/return")
         await self.settle(p["payment_id"], TERMINAL)
         return Expectation(
             "3ds", p["payment_id"], intent, "completed", 3000, notification_types=["payment.completed"]
