@@ -129,6 +129,7 @@ class ReconcileActivities:
             payments = [
                 LedgerPaymentView(
                     payment_id=p.id,
+                    workflow_id=p.workflow_id,
                     intent_id=p.stripe_payment_intent_id,
                     status=p.status,
                     amount_minor=p.amount_minor,

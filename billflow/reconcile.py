@@ -22,6 +22,7 @@ PAYMENT_STATUS_MATCHES: dict[str, frozenset[str]] = {
 
 class LedgerPaymentView(BaseModel):
     payment_id: str
+    workflow_id: str | None = None
     intent_id: str | None
     status: str
     amount_minor: int
@@ -51,10 +52,12 @@ class Difference(BaseModel):
 def compare_payments(ledger: list[LedgerPaymentView], stripe: list[StripeIntentView]) -> list[Difference]:
     """Every disagreement between payments in the ledger and PaymentIntents at Stripe."""
     by_intent = {p.intent_id: p for p in ledger if p.intent_id}
+    # A payment whose intent was declined at creation may know its run but not the intent id.
+    by_workflow = {p.workflow_id: p for p in ledger if p.workflow_id and not p.intent_id}
     seen: set[str] = set()
     out: list[Difference] = []
     for intent in stripe:
-        row = by_intent.get(intent.intent_id)
+        row = by_intent.get(intent.intent_id) or by_workflow.get(intent.workflow_id or "")
         if row is None:
             if intent.workflow_id:  # created by billflow, yet never recorded
                 out.append(

@@ -78,10 +78,10 @@ class Driver:
 
     async def frictionless(self) -> Expectation:
         p = await self.pay("12.00", "pm_card_visa")
-        done = await self.settle(p["payment_id"], TERMINAL)
+        done = await self.settle(p["id"], TERMINAL)
         return Expectation(
             "frictionless",
-            p["payment_id"],
+            p["id"],
             done["payment_intent_id"],
             "completed",
             1200,
@@ -90,10 +90,10 @@ class Driver:
 
     async def declined(self) -> Expectation:
         p = await self.pay("7.00", "pm_card_visa_chargeDeclined")
-        done = await self.settle(p["payment_id"], TERMINAL)
+        done = await self.settle(p["id"], TERMINAL)
         return Expectation(
             "declined",
-            p["payment_id"],
+            p["id"],
             done["payment_intent_id"],
             "failed",
             0,
@@ -102,7 +102,7 @@ class Driver:
 
     async def three_ds(self) -> Expectation:
         p = await self.pay("30.00", "pm_card_threeDSecure2Required", return_url="https://shop.example/back")
-        pending = await self.settle(p["payment_id"], {"pending"} | TERMINAL)
+        pending = await self.settle(p["id"], {"pending"} | TERMINAL)
         intent = pending["payment_intent_id"]
         for _ in range(20):
             try:
@@ -113,25 +113,25 @@ class Driver:
                 pass
             await asyncio.sleep(0.5)
         # the merchant's return page tells billflow the customer is back, which wakes the workflow at once
-        await self.call("GET", f"/v1/payments/{p['payment_id']}/return")
-        await self.settle(p["payment_id"], TERMINAL)
+        await self.call("GET", f"/v1/payments/{p['id']}/return")
+        await self.settle(p["id"], TERMINAL)
         return Expectation(
-            "3ds", p["payment_id"], intent, "completed", 3000, notification_types=["payment.completed"]
+            "3ds", p["id"], intent, "completed", 3000, notification_types=["payment.completed"]
         )
 
     async def manual_capture(self) -> Expectation:
         p = await self.pay("40.00", "pm_card_visa", capture="manual")
-        held = await self.settle(p["payment_id"], {"requires_capture"} | TERMINAL)
+        held = await self.settle(p["id"], {"requires_capture"} | TERMINAL)
         await self.call(
             "POST",
-            f"/v1/payments/{p['payment_id']}/capture",
+            f"/v1/payments/{p['id']}/capture",
             json={"amount": "25.00"},
             headers={"Idempotency-Key": uuid.uuid4().hex},
         )
-        await self.settle(p["payment_id"], TERMINAL)
+        await self.settle(p["id"], TERMINAL)
         return Expectation(
             "manual_capture",
-            p["payment_id"],
+            p["id"],
             held["payment_intent_id"],
             "completed",
             2500,

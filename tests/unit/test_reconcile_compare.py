@@ -77,3 +77,18 @@ def test_status_comparison() -> None:
     ]
     found = {(d.object_id, d.field) for d in compare_statuses("invoice", ledger, stripe)}
     assert found == {("in_2", "status"), ("in_2", "amount"), ("in_3", "missing_at_stripe")}
+
+
+def test_a_declined_payment_without_intent_id_matches_by_workflow() -> None:
+    row = LedgerPaymentView(
+        payment_id="pay_1",
+        workflow_id="payment/m/k",
+        intent_id=None,
+        status="failed",
+        amount_minor=500,
+        captured_minor=0,
+        refunded_minor=0,
+        currency="usd",
+    )
+    declined = _pi("pi_9", "requires_payment_method", received=0, wid="payment/m/k")
+    assert compare_payments([row], [declined]) == []
