@@ -34,6 +34,7 @@ from stripe_emulator.errors import (
 )
 from stripe_emulator.faults import EndpointFault, FaultConfig, FaultInjector
 from stripe_emulator.forms import parse_form, parse_query
+from stripe_emulator.stats import RequestStats
 from stripe_emulator.store import API_VERSION, Store
 from stripe_emulator.webhooks import WebhookDispatcher
 
@@ -63,6 +64,7 @@ class EmulatorApp:
     ) -> None:
         self.store = Store(seed)
         self.faults = FaultInjector()
+        self.stats = RequestStats()
         self.webhooks = WebhookDispatcher(
             self.store,
             self.faults,
@@ -121,7 +123,14 @@ class EmulatorApp:
             more = message.get("more_body", False)
         path: str = scope["path"]
         if path.startswith("/v1/"):
-            await self._api(scope, body, send)
+            key = _bearer(scope)
+
+            async def counted(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    self.stats.record(key, int(message["status"]))
+                await send(message)
+
+            await self._api(scope, body, counted)
         elif path.startswith("/_emulator"):
             await self._control(scope, body, send)
         else:
@@ -291,7 +300,10 @@ class EmulatorApp:
         head = parts[0] if parts else ""
         if head == "health":
             return {"status": "ok", "api_version": API_VERSION, "now": self.store.clock.now()}
+        if head == "stats":
+            return self.stats.of(_control_key(headers, query))
         if head == "reset" and method == "POST":
+            self.stats.clear()
             self.store.reset()
             self.faults.clear()
             self.webhooks.deliveries.clear()
@@ -335,6 +347,14 @@ class EmulatorApp:
                     )
                 return obj
         raise invalid_request(f"Unknown emulator control ({method} {path}).", status=404)
+
+
+def _bearer(scope: Scope) -> str:
+    """The request's key as sent (for counting; authentication happens in `_api_key`)."""
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            return str(value.decode(errors="replace")).removeprefix("Bearer ").strip()
+    return ""
 
 
 def _api_key(headers: dict[str, str]) -> str:

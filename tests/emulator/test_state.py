@@ -118,3 +118,17 @@ async def test_cli_parses_options(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("stripe_emulator.__main__.uvicorn.run", fake_run)
     cli_main(["--host", "127.0.0.1", "--port", "12111", "--seed", "5"])
     assert seen["port"] == 12111 and seen["host"] == "127.0.0.1"
+
+
+@pytest.mark.asyncio
+async def test_stats_count_responses_by_status(base_url: str, api_key: str) -> None:
+    import httpx
+
+    client = stripe.StripeClient(api_key, base_addresses={"api": base_url}, max_network_retries=0)
+    await client.v1.customers.create_async(params={"email": "a@example.com"})
+    with pytest.raises(stripe.InvalidRequestError):
+        await client.v1.customers.retrieve_async("cus_missing")
+    async with httpx.AsyncClient(base_url=base_url, headers={"Authorization": f"Bearer {api_key}"}) as http:
+        stats = (await http.get("/_emulator/stats")).json()
+    assert stats["requests"] == 2
+    assert stats["by_status"] == {"200": 1, "404": 1}
