@@ -59,6 +59,13 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def _refunded(charge: Any) -> int:
+    """Money actually refunded: on a partial capture Stripe also counts the released,
+    never-captured remainder in `amount_refunded`, which is not a refund."""
+    released = int(charge.amount or 0) - int(charge.amount_captured or 0) if charge.captured else 0
+    return max(0, int(charge.amount_refunded or 0) - released)
+
+
 class ReconcileActivities:
     def __init__(self, deps: Deps) -> None:
         self._deps = deps
@@ -82,11 +89,7 @@ class ReconcileActivities:
                 if pi.created > before:
                     continue
                 charge: Any = pi.latest_charge
-                refunded = (
-                    int(getattr(charge, "amount_refunded", 0) or 0)
-                    if charge and not isinstance(charge, str)
-                    else 0
-                )
+                refunded = _refunded(charge) if charge and not isinstance(charge, str) else 0
                 metadata = pi.metadata.to_dict() if pi.metadata else {}
                 views.append(
                     StripeIntentView(
