@@ -42,7 +42,32 @@ async def test_reconcile_reports_planted_differences(
     good = await _intent(client, "payment/m/good", 1000)
     wrong = await _intent(client, "payment/m/wrong", 2000)
     orphan = await _intent(client, "payment/m/orphan", 3000)
+    held = await client.v1.payment_intents.create_async(
+        params={
+            "amount": 4000,
+            "currency": "usd",
+            "payment_method": "pm_card_visa",
+            "confirm": True,
+            "capture_method": "manual",
+            "return_url": "https://example.com/back",
+            "metadata": {"workflow_id": "payment/m/partial"},
+        }
+    )
+    partial = await client.v1.payment_intents.capture_async(held.id, params={"amount_to_capture": 2500})
     with ledger.session() as s:
+        s.add(
+            Payment(
+                id=f"pay_{partial.id}",
+                merchant_id=merchant,
+                workflow_id="payment/m/partial",
+                status="completed",
+                amount_minor=4000,
+                currency="usd",
+                amount_captured_minor=2500,
+                capture_method="manual",
+                stripe_payment_intent_id=partial.id,
+            )
+        )
         for pi, amount in ((good, 1000), (wrong, 2500)):
             s.add(
                 Payment(
@@ -69,7 +94,7 @@ async def test_reconcile_reports_planted_differences(
     [report] = result.reports
     found = {(d.object_id, d.field) for d in report.differences}
     assert found == {(wrong.id, "amount"), (wrong.id, "amount_captured"), (orphan.id, "missing_in_ledger")}
-    assert report.checked["payment_intents"] == 3
+    assert report.checked["payment_intents"] == 4
     with ledger.session() as s:
         stored = s.scalars(
             select(ReconciliationDifference).where(ReconciliationDifference.run_key == result.run_key)
