@@ -15,32 +15,41 @@ from typing import Any
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
-from billflow.idempotency import stripe_key
-from billflow.money import format_money
-from billflow.notifications import MerchantEvent
-from billflow.payments import (
-    CAPTURE_UPDATE,
-    CUSTOMER_RETURNED,
-    OUTCOME_UPDATE,
-    TERMINAL_PAYMENT,
-    CancelIntentInput,
-    CaptureIntentInput,
-    CreateIntentInput,
-    IntentRef,
-    IntentView,
-    PaymentInput,
-    PaymentRecord,
-    PaymentState,
-    PaymentStatus,
-    Waiting,
-)
-from billflow.policies import LEDGER_WRITE, STRIPE_READ, STRIPE_WRITE
-from billflow.signals import APPROVE, CANCEL, REJECT, STATE_QUERY, STRIPE_EVENT, Decision, StripeEventSignal
-from workflows.common import clear_waiting, notify, set_status, set_waiting
-
+# Pass-through: these modules (pydantic models, policies) are deterministic and need no
+# per-run reload in the sandbox, which would rebuild every model class for every run.
 with workflow.unsafe.imports_passed_through():
     from activities.payments import PaymentActivities
     from activities.payments_ledger import PaymentLedgerActivities
+    from billflow.idempotency import stripe_key
+    from billflow.money import format_money
+    from billflow.notifications import MerchantEvent
+    from billflow.payments import (
+        CAPTURE_UPDATE,
+        CUSTOMER_RETURNED,
+        OUTCOME_UPDATE,
+        TERMINAL_PAYMENT,
+        CancelIntentInput,
+        CaptureIntentInput,
+        CreateIntentInput,
+        IntentRef,
+        IntentView,
+        PaymentInput,
+        PaymentRecord,
+        PaymentState,
+        PaymentStatus,
+        Waiting,
+    )
+    from billflow.policies import LEDGER_WRITE, STRIPE_READ, STRIPE_WRITE
+    from billflow.signals import (
+        APPROVE,
+        CANCEL,
+        REJECT,
+        STATE_QUERY,
+        STRIPE_EVENT,
+        Decision,
+        StripeEventSignal,
+    )
+    from workflows.common import clear_waiting, notify, set_status, set_waiting
 
 # Stripe error types that end a payment as failed instead of retrying (raised by stripe_errors()).
 _FINAL_STRIPE = {"CardDeclined", "AuthenticationRequired", "InvalidRequest", "ResourceMissing"}
