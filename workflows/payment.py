@@ -51,7 +51,8 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.common import clear_waiting, notify, set_status, set_waiting
 
-# Stripe error types that end a payment as failed instead of retrying (raised by stripe_errors()).
+# Stripe error types that end a payment as failed (raised by stripe_errors()); any other
+# non-retryable error (e.g. MerchantNotConfigured) fails the payment too, with its type as code.
 _FINAL_STRIPE = {"CardDeclined", "AuthenticationRequired", "InvalidRequest", "ResourceMissing"}
 
 
@@ -62,13 +63,13 @@ class _Stop(Exception):
 def _stripe_failure(err: ActivityError) -> tuple[str, str] | None:
     """(code, readable reason) of a final Stripe error, or None when it is something else."""
     cause = err.cause
-    if not isinstance(cause, ApplicationError) or cause.type not in _FINAL_STRIPE:
+    if not isinstance(cause, ApplicationError):
         return None
+    if cause.type not in _FINAL_STRIPE and not cause.non_retryable:
+        return None  # retries exhausted on a transient error: let the run fail loudly
     details: dict[str, Any] = cause.details[0] if cause.details and isinstance(cause.details[0], dict) else {}
-    if cause.type == "AuthenticationRequired":
-        code = "authentication_required"
-    else:
-        code = details.get("decline_code") or details.get("code") or cause.type
+    code: Any = "authentication_required" if cause.type == "AuthenticationRequired" else None
+    code = code or details.get("decline_code") or details.get("code") or cause.type or "payment_failed"
     return str(code), str(details.get("message") or cause.message)
 
 
