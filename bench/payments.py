@@ -13,7 +13,7 @@ below). Then:
 3. prints payments/s, p50/p99 latency, no-op workflows/s, their ratio (target >= 0.8) and the
    worker's CPU milliseconds per payment.
 
-    .venv/bin/python bench/payments.py --payments 300 --concurrency 16 [--database-url postgresql://...]
+    .venv/bin/python bench/payments.py --payments 300 --concurrency 16 [--pg | --database-url URL]
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ import httpx
 from temporalio import activity, workflow
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -100,6 +101,9 @@ async def worker_main() -> None:
         activities=[*all_activities(deps), noop],
         activity_executor=ThreadPoolExecutor(max_workers=32),
         max_concurrent_workflow_tasks=200,
+        workflow_runner=UnsandboxedWorkflowRunner()
+        if os.environ.get("BENCH_UNSANDBOXED")
+        else SandboxedWorkflowRunner(),
     )
     async with worker:
         await stop.wait()
@@ -287,7 +291,10 @@ async def bench(args: argparse.Namespace) -> None:
 
     pay_rate = len(ids) / wall
     noop_rate = args.payments / noop_wall
-    print(f"ledger: {database_url.split(':')[0]}, payments: {args.payments}, concurrency: {args.concurrency}")
+    print(
+        f"ledger: {database_url.split(':')[0]}, payments: {args.payments}, concurrency: {args.concurrency}, "
+        f"billflow workflows {'un' if args.unsandboxed else ''}sandboxed (no-op: unsandboxed)"
+    )
     print(f"payment shape (activities: workflow, then each child): {shape}")
     print(f"payments end-to-end via API : {pay_rate:8.1f} /s")
     print(
@@ -307,9 +314,38 @@ def main() -> None:
     parser.add_argument("--payments", type=int, default=300)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
+    parser.add_argument(
+        "--pg",
+        action="store_true",
+        help="a fresh PostgreSQL database on 127.0.0.1:5432 (user postgres), dropped afterwards",
+    )
+    parser.add_argument(
+        "--unsandboxed",
+        action="store_true",
+        help="run billflow's workflows outside the sandbox too (the no-op flow always is): isolates its cost",
+    )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    asyncio.run(worker_main() if args.worker else bench(args))
+    if args.worker:
+        asyncio.run(worker_main())
+        return
+    if args.unsandboxed:
+        os.environ["BENCH_UNSANDBOXED"] = "1"
+    if not args.pg:
+        asyncio.run(bench(args))
+        return
+    import psycopg
+
+    admin = os.environ.get("BILLFLOW_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
+    name = f"billflow_bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    args.database_url = admin.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        asyncio.run(bench(args))
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 if __name__ == "__main__":
