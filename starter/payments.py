@@ -276,6 +276,12 @@ async def capture_payment(
             amount_minor = to_minor(amount, row.currency)
         except MoneyError as exc:
             raise PaymentRequestError(str(exc), status=422, code="invalid_amount", field="amount") from None
+    if row.status != "requires_capture":
+        raise PaymentRequestError(
+            f"payment {payment_id} is {row.status}, not waiting for capture",
+            status=409,
+            code="capture_refused",
+        )
     handle = (await _resolve(client)).get_workflow_handle(row.workflow_id)
     try:
         state: PaymentState = await handle.execute_update(

@@ -273,3 +273,35 @@ async def test_saved_card_is_charged_off_session(
     assert (data["status"], data["failure_code"], data["customer"]) == (status, code, customer.id)
     unknown = await stack.pay(payment_method=None, saved_card_id="card_nope")
     assert unknown.status_code == 404 and unknown.json()["error"]["field"] == "saved_card_id"
+
+
+async def test_approval_then_partial_capture_and_cancel(stack: Stack) -> None:
+    patched = await stack.api.patch("/v1/merchant", json={"payment_approval_threshold": 100_00})
+    assert patched.status_code == 200, patched.text
+    big = (await stack.pay(amount="250.00", capture="manual")).json()["data"]
+    assert big["status"] == "requires_approval" and big["waiting"]["what"] == "a manager's approval"
+    early = await stack.api.post(f"/v1/payments/{big['id']}/capture", json={"amount": "10.00"})
+    assert early.status_code == 409
+    approved = await stack.api.post(f"/v1/payments/{big['id']}/approve", json={"by": "ops@example.com"})
+    assert approved.status_code == 200
+    await stack.until_status(big["id"], "requires_capture")
+    captured = await stack.api.post(f"/v1/payments/{big['id']}/capture", json={"amount": "100.00"})
+    assert captured.status_code == 200, captured.text
+    assert (captured.json()["data"]["status"], captured.json()["data"]["amount_captured"]) == (
+        "completed",
+        "100.00",
+    )
+    captures = [
+        a
+        for a in await stack.audit()
+        if a["kind"] == "capture" and a["payment_intent"] == big["payment_intent_id"]
+    ]
+    assert [c["amount"] for c in captures] == [10000]
+
+    held = (await stack.pay(amount="20.00", capture="manual")).json()["data"]
+    assert held["status"] == "requires_capture"
+    canceled = await stack.api.post(
+        f"/v1/payments/{held['id']}/cancel", json={"by": "shop", "reason": "out of stock"}
+    )
+    assert canceled.status_code == 200
+    assert (await stack.until_status(held["id"], "canceled"))["failure_reason"] == "out of stock"
