@@ -12,6 +12,7 @@ from rich.table import Table
 
 from billflow.config import Settings
 from starter.client import connect
+from starter.quotes import demo_quote
 from workflows.hello import HelloInput, HelloWorkflow
 
 
@@ -86,6 +87,12 @@ async def run_demo(settings: Settings, console: Console) -> int:
     for flow, ident, outcome, passed in await payments_demo(settings):
         failures += not passed
         table.add_row(flow, ident, outcome, "yes" if passed else "NO")
+    try:  # quote → approval → acceptance → invoice paid, through the HTTP API
+        quote_id, outcome, ok = await demo_quote(settings)
+    except Exception as exc:  # noqa: BLE001 - the demo reports any failure as a row
+        quote_id, outcome, ok = "-", f"failed: {exc}", False
+    failures += not ok
+    table.add_row("quote", quote_id, outcome, "yes" if ok else "NO")
     console.print(table)
     console.print(
         f"Inspect the runs in the Temporal UI: http://127.0.0.1:{settings.temporal_ui_port}/namespaces/"
