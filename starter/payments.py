@@ -13,13 +13,18 @@ import hashlib
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import Select, select
-from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowFailureError,
+    WorkflowUpdateFailedError,
+)
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
@@ -209,7 +214,16 @@ async def payment_state(
     """The payment's live state from its workflow (the ledger row finds the workflow)."""
     row = payment_row(ledger, merchant_id, payment_id)
     handle = (await _resolve(client)).get_workflow_handle(row.workflow_id, result_type=PaymentState)
-    state: PaymentState = await handle.query(STATE_QUERY, result_type=PaymentState)
+    if row.status in ("completed", "failed", "canceled"):
+        # A finished run's result is its final state, read from history without a worker.
+        try:
+            final: PaymentState = await handle.result(rpc_timeout=timedelta(seconds=5))
+            return final
+        except WorkflowFailureError:
+            pass
+    state: PaymentState = await handle.query(
+        STATE_QUERY, result_type=PaymentState, rpc_timeout=timedelta(seconds=5)
+    )
     return state
 
 
@@ -262,6 +276,12 @@ async def capture_payment(
             amount_minor = to_minor(amount, row.currency)
         except MoneyError as exc:
             raise PaymentRequestError(str(exc), status=422, code="invalid_amount", field="amount") from None
+    if row.status != "requires_capture":
+        raise PaymentRequestError(
+            f"payment {payment_id} is {row.status}, not waiting for capture",
+            status=409,
+            code="capture_refused",
+        )
     handle = (await _resolve(client)).get_workflow_handle(row.workflow_id)
     try:
         state: PaymentState = await handle.execute_update(

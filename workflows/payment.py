@@ -15,34 +15,44 @@ from typing import Any
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
-from billflow.idempotency import stripe_key
-from billflow.money import format_money
-from billflow.notifications import MerchantEvent
-from billflow.payments import (
-    CAPTURE_UPDATE,
-    CUSTOMER_RETURNED,
-    OUTCOME_UPDATE,
-    TERMINAL_PAYMENT,
-    CancelIntentInput,
-    CaptureIntentInput,
-    CreateIntentInput,
-    IntentRef,
-    IntentView,
-    PaymentInput,
-    PaymentRecord,
-    PaymentState,
-    PaymentStatus,
-    Waiting,
-)
-from billflow.policies import LEDGER_WRITE, STRIPE_READ, STRIPE_WRITE
-from billflow.signals import APPROVE, CANCEL, REJECT, STATE_QUERY, STRIPE_EVENT, Decision, StripeEventSignal
-from workflows.common import clear_waiting, notify, set_status, set_waiting
-
+# Pass-through: these modules (pydantic models, policies) are deterministic and need no
+# per-run reload in the sandbox, which would rebuild every model class for every run.
 with workflow.unsafe.imports_passed_through():
     from activities.payments import PaymentActivities
     from activities.payments_ledger import PaymentLedgerActivities
+    from billflow.idempotency import stripe_key
+    from billflow.money import format_money
+    from billflow.notifications import MerchantEvent
+    from billflow.payments import (
+        CAPTURE_UPDATE,
+        CUSTOMER_RETURNED,
+        OUTCOME_UPDATE,
+        TERMINAL_PAYMENT,
+        CancelIntentInput,
+        CaptureIntentInput,
+        CreateIntentInput,
+        IntentRef,
+        IntentView,
+        PaymentInput,
+        PaymentRecord,
+        PaymentState,
+        PaymentStatus,
+        Waiting,
+    )
+    from billflow.policies import LEDGER_WRITE, STRIPE_READ, STRIPE_WRITE
+    from billflow.signals import (
+        APPROVE,
+        CANCEL,
+        REJECT,
+        STATE_QUERY,
+        STRIPE_EVENT,
+        Decision,
+        StripeEventSignal,
+    )
+    from workflows.common import clear_waiting, notify, set_status, set_waiting
 
-# Stripe error types that end a payment as failed instead of retrying (raised by stripe_errors()).
+# Stripe error types that end a payment as failed (raised by stripe_errors()); any other
+# non-retryable error (e.g. MerchantNotConfigured) fails the payment too, with its type as code.
 _FINAL_STRIPE = {"CardDeclined", "AuthenticationRequired", "InvalidRequest", "ResourceMissing"}
 
 
@@ -53,13 +63,13 @@ class _Stop(Exception):
 def _stripe_failure(err: ActivityError) -> tuple[str, str] | None:
     """(code, readable reason) of a final Stripe error, or None when it is something else."""
     cause = err.cause
-    if not isinstance(cause, ApplicationError) or cause.type not in _FINAL_STRIPE:
+    if not isinstance(cause, ApplicationError):
         return None
+    if cause.type not in _FINAL_STRIPE and not cause.non_retryable:
+        return None  # retries exhausted on a transient error: let the run fail loudly
     details: dict[str, Any] = cause.details[0] if cause.details and isinstance(cause.details[0], dict) else {}
-    if cause.type == "AuthenticationRequired":
-        code = "authentication_required"
-    else:
-        code = details.get("decline_code") or details.get("code") or cause.type
+    code: Any = "authentication_required" if cause.type == "AuthenticationRequired" else None
+    code = code or details.get("decline_code") or details.get("code") or cause.type or "payment_failed"
     return str(code), str(details.get("message") or cause.message)
 
 

@@ -14,26 +14,27 @@ from datetime import timedelta
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
-from billflow.idempotency import stripe_key
-from billflow.money import format_money
-from billflow.notifications import MerchantEvent
-from billflow.payments import (
-    OUTCOME_UPDATE,
-    CreateRefundInput,
-    RefundInput,
-    RefundState,
-    RefundStatus,
-    ReserveRefundInput,
-    SettleRefundInput,
-    Waiting,
-)
-from billflow.policies import LEDGER_WRITE, STRIPE_WRITE
-from billflow.signals import APPROVE, REJECT, STATE_QUERY, Decision
-from workflows.common import clear_waiting, notify, set_status, set_waiting
-
+# Pass-through: these modules (pydantic models, policies) are deterministic and need no
+# per-run reload in the sandbox, which would rebuild every model class for every run.
 with workflow.unsafe.imports_passed_through():
     from activities.payments_ledger import PaymentLedgerActivities
     from activities.refunds import RefundActivities
+    from billflow.idempotency import stripe_key
+    from billflow.money import format_money
+    from billflow.notifications import MerchantEvent
+    from billflow.payments import (
+        OUTCOME_UPDATE,
+        CreateRefundInput,
+        RefundInput,
+        RefundState,
+        RefundStatus,
+        ReserveRefundInput,
+        SettleRefundInput,
+        Waiting,
+    )
+    from billflow.policies import LEDGER_WRITE, STRIPE_WRITE
+    from billflow.signals import APPROVE, REJECT, STATE_QUERY, Decision
+    from workflows.common import clear_waiting, notify, set_status, set_waiting
 
 
 @workflow.defn

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+import stripe
 import uvicorn
 from pydantic import SecretStr
 from sqlalchemy import select
@@ -20,7 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities.registry import Deps
 from activities.stripe_client import StripeClients
 from billflow.config import Settings
-from billflow.ledger import Payment, WebhookEvent
+from billflow.ledger import Payment, SavedCard, WebhookEvent
 from billflow.ledger.db import Ledger
 from billflow.merchants import create_merchant
 from starter.api import create_app
@@ -236,3 +237,71 @@ async def test_refunds_partial_rest_and_over_refund(stack: Stack) -> None:
         if a["kind"] == "refund" and a["payment_intent"] == paid["payment_intent_id"]
     ]
     assert sorted(a["amount"] for a in refunds) == [3000, 5000]
+
+
+@pytest.mark.parametrize(
+    ("card", "status", "code"),
+    [
+        ("pm_card_visa", "completed", None),
+        ("pm_card_authenticationRequired", "failed", "authentication_required"),
+    ],
+)
+async def test_saved_card_is_charged_off_session(
+    stack: Stack, emulator: EmulatorServer, card: str, status: str, code: str | None
+) -> None:
+    sc = stripe.StripeClient(
+        stack.stripe_key, base_addresses={"api": emulator.base_url}, max_network_retries=0
+    )
+    customer = await sc.v1.customers.create_async({"email": "saver@example.com"})
+    pm = await sc.v1.payment_methods.attach_async(card, {"customer": customer.id})
+    saved_id = f"card_{uuid.uuid4().hex[:12]}"
+    with stack.ledger.session() as session:
+        session.add(
+            SavedCard(
+                id=saved_id,
+                merchant_id=stack.merchant_id,
+                user_id="user-1",
+                stripe_customer_id=customer.id,
+                stripe_payment_method_id=pm.id,
+                brand="visa",
+                last4="4242",
+                exp_month=12,
+                exp_year=2030,
+            )
+        )
+    data = (await stack.pay(payment_method=None, saved_card_id=saved_id)).json()["data"]
+    assert (data["status"], data["failure_code"], data["customer"]) == (status, code, customer.id)
+    unknown = await stack.pay(payment_method=None, saved_card_id="card_nope")
+    assert unknown.status_code == 404 and unknown.json()["error"]["field"] == "saved_card_id"
+
+
+async def test_approval_then_partial_capture_and_cancel(stack: Stack) -> None:
+    patched = await stack.api.patch("/v1/merchant", json={"payment_approval_threshold": 100_00})
+    assert patched.status_code == 200, patched.text
+    big = (await stack.pay(amount="250.00", capture="manual")).json()["data"]
+    assert big["status"] == "requires_approval" and big["waiting"]["what"] == "a manager's approval"
+    early = await stack.api.post(f"/v1/payments/{big['id']}/capture", json={"amount": "10.00"})
+    assert early.status_code == 409
+    approved = await stack.api.post(f"/v1/payments/{big['id']}/approve", json={"by": "ops@example.com"})
+    assert approved.status_code == 200
+    await stack.until_status(big["id"], "requires_capture")
+    captured = await stack.api.post(f"/v1/payments/{big['id']}/capture", json={"amount": "100.00"})
+    assert captured.status_code == 200, captured.text
+    assert (captured.json()["data"]["status"], captured.json()["data"]["amount_captured"]) == (
+        "completed",
+        "100.00",
+    )
+    captures = [
+        a
+        for a in await stack.audit()
+        if a["kind"] == "capture" and a["payment_intent"] == big["payment_intent_id"]
+    ]
+    assert [c["amount"] for c in captures] == [10000]
+
+    held = (await stack.pay(amount="20.00", capture="manual")).json()["data"]
+    assert held["status"] == "requires_capture"
+    canceled = await stack.api.post(
+        f"/v1/payments/{held['id']}/cancel", json={"by": "shop", "reason": "out of stock"}
+    )
+    assert canceled.status_code == 200
+    assert (await stack.until_status(held["id"], "canceled"))["failure_reason"] == "out of stock"

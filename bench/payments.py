@@ -1,0 +1,352 @@
+"""End-to-end payments per second through the API, against a no-op workflow of the same shape.
+
+Starts its own local stack on free ports: a Temporal dev server (in memory), the Stripe emulator
+and the billflow API as processes, and a worker process (billflow's worker plus the no-op flows
+below). Then:
+
+1. POSTs `--payments` frictionless card payments (`pm_card_visa`) to `/v1/payments` with
+   `--concurrency` requests in flight and records each request's latency (the API answers once
+   Stripe's first answer is known, i.e. the payment is completed);
+2. counts the activities and child workflows one payment ran (from its history) and runs as many
+   no-op workflows with that same number of no-op activities and children, started straight
+   through the Temporal client, with the same concurrency;
+3. prints payments/s, p50/p99 latency, no-op workflows/s, their ratio (target >= 0.8) and the
+   worker's CPU milliseconds per payment.
+
+    .venv/bin/python bench/payments.py --payments 300 --concurrency 16 [--pg | --database-url URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+from temporalio import activity, workflow
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from billflow.binaries import temporal_cli  # noqa: E402
+from billflow.search_attributes import cli_flags  # noqa: E402
+
+TASK_QUEUE = "bench-payments"
+
+
+# --- the no-op flow of the same shape ------------------------------------------------------------
+
+
+@activity.defn(name="bench.noop")
+async def noop() -> None:
+    """Does nothing: the baseline's activity."""
+
+
+@workflow.defn(name="BenchNoopChild", sandboxed=False)
+class NoopChild:
+    @workflow.run
+    async def run(self, activities: int) -> None:
+        for _ in range(activities):
+            await workflow.execute_activity(noop, start_to_close_timeout=timedelta(seconds=30))
+
+
+@workflow.defn(name="BenchNoopWorkflow", sandboxed=False)
+class NoopWorkflow:
+    @workflow.run
+    async def run(self, shape: list[int]) -> None:
+        """`shape` = [activities of the parent, then activities of each child]."""
+        for _ in range(shape[0]):
+            await workflow.execute_activity(noop, start_to_close_timeout=timedelta(seconds=30))
+        for i, child_activities in enumerate(shape[1:]):
+            await workflow.start_child_workflow(
+                NoopChild.run,
+                child_activities,
+                id=f"{workflow.info().workflow_id}/child{i}",
+                parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+            )
+
+
+async def worker_main() -> None:
+    """The worker process: billflow's worker with the no-op flows added, until SIGTERM."""
+    from activities.registry import Deps, all_activities
+    from billflow.config import get_settings
+    from starter.client import connect
+    from workflows.registry import WORKFLOWS
+
+    settings = get_settings()
+    client = await connect(settings)
+    deps = Deps.build(settings)
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+    worker = Worker(
+        client,
+        task_queue=settings.temporal_task_queue,
+        workflows=[*WORKFLOWS, NoopWorkflow, NoopChild],
+        activities=[*all_activities(deps), noop],
+        activity_executor=ThreadPoolExecutor(max_workers=32),
+        max_concurrent_workflow_tasks=200,
+        workflow_runner=UnsandboxedWorkflowRunner()
+        if os.environ.get("BENCH_UNSANDBOXED")
+        else SandboxedWorkflowRunner(),
+    )
+    async with worker:
+        await stop.wait()
+
+
+# --- the stack -----------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_port(port: int, proc: subprocess.Popen[bytes], name: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"{name} exited with {proc.returncode}")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise SystemExit(f"{name} did not open port {port}")
+
+
+def cpu_ms(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc), in milliseconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = int(fields[11]) + int(fields[12])
+    return ticks * 1000 / os.sysconf("SC_CLK_TCK")
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def run_payments(
+    api: httpx.AsyncClient, n: int, concurrency: int
+) -> tuple[float, list[float], list[str]]:
+    latencies: list[float] = []
+    ids: list[str] = []
+    failures = 0
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one() -> None:
+        nonlocal failures
+        async with gate:
+            started = time.perf_counter()
+            resp = await api.post(
+                "/v1/payments",
+                json={"amount": "25.00", "currency": "usd", "payment_method": "pm_card_visa"},
+                headers={"Idempotency-Key": uuid.uuid4().hex},
+            )
+            latencies.append(time.perf_counter() - started)
+            data = resp.json().get("data") or {}
+            if data.get("status") != "completed":
+                failures += 1
+            else:
+                ids.append(data["id"])
+
+    began = time.perf_counter()
+    await asyncio.gather(*(one() for _ in range(n)))
+    wall = time.perf_counter() - began
+    if failures:
+        print(f"warning: {failures} payments did not complete")
+    return wall, latencies, ids
+
+
+async def payment_shape(client: Client, merchant_id: str, payment_row_wid: str) -> list[int]:
+    """[activities of the payment workflow, activities of each child] read from the histories."""
+
+    async def counts(wid: str) -> tuple[int, list[str]]:
+        activities, children = 0, []
+        async for event in client.get_workflow_handle(wid).fetch_history_events():
+            if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+                activities += 1
+            elif event.event_type == EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED:
+                children.append(event.start_child_workflow_execution_initiated_event_attributes.workflow_id)
+        return activities, children
+
+    parent, children = await counts(payment_row_wid)
+    shape = [parent]
+    for child in children:
+        await client.get_workflow_handle(child).result()
+        shape.append((await counts(child))[0])
+    return shape
+
+
+async def run_noop(client: Client, shape: list[int], n: int, concurrency: int) -> float:
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one() -> None:
+        async with gate:
+            await client.execute_workflow(
+                NoopWorkflow.run, shape, id=f"bench-noop/{uuid.uuid4().hex}", task_queue=TASK_QUEUE
+            )
+
+    began = time.perf_counter()
+    await asyncio.gather(*(one() for _ in range(n)))
+    return time.perf_counter() - began
+
+
+async def bench(args: argparse.Namespace) -> None:
+    from sqlalchemy import select
+
+    from billflow.config import Settings
+    from billflow.ledger import Payment
+    from billflow.ledger.db import Ledger
+    from billflow.merchants import ensure_demo_merchant
+    from billflow.migrate import upgrade
+    from starter.client import connect
+
+    workdir = Path(tempfile.mkdtemp(prefix="billflow-bench-"))
+    temporal_port, api_port, emu_port = free_port(), free_port(), free_port()
+    database_url = args.database_url or f"sqlite:///{workdir / 'ledger.db'}"
+    env = dict(os.environ)
+    env.update(
+        BILLFLOW_TEMPORAL_ADDRESS=f"127.0.0.1:{temporal_port}",
+        BILLFLOW_TEMPORAL_TASK_QUEUE=TASK_QUEUE,
+        BILLFLOW_DATABASE_URL=database_url,
+        BILLFLOW_STRIPE_API_BASE=f"http://127.0.0.1:{emu_port}",
+        BILLFLOW_ENVIRONMENT="development",
+    )
+    settings = Settings(
+        temporal_address=f"127.0.0.1:{temporal_port}",
+        temporal_task_queue=TASK_QUEUE,
+        database_url=database_url,
+        stripe_api_base=f"http://127.0.0.1:{emu_port}",
+    )
+    upgrade(settings.sqlalchemy_url)
+    ledger = Ledger.from_url(settings.sqlalchemy_url)
+    merchant_id, api_key = ensure_demo_merchant(ledger, settings)
+    py = sys.executable
+    logs = (workdir / "stack.log").open("ab")
+    plan = [
+        (
+            "temporal",
+            [temporal_cli(), "server", "start-dev", "--port", str(temporal_port), "--headless"]
+            + ["--log-level", "error", *cli_flags()],
+            temporal_port,
+        ),
+        ("emulator", [py, "-m", "stripe_emulator", "--port", str(emu_port)], emu_port),
+        (
+            "api",
+            [py, "-m", "uvicorn", "starter.api:app", "--port", str(api_port), "--log-level", "warning"],
+            api_port,
+        ),
+        ("worker", [py, str(Path(__file__).resolve()), "--worker"], 0),
+    ]
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    try:
+        for name, argv, port in plan:
+            procs[name] = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=logs, stderr=subprocess.STDOUT)
+            if port:
+                wait_port(port, procs[name], name)
+        client = await connect(settings)
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{api_port}", headers={"X-API-Key": api_key}, timeout=120
+        ) as api:
+            await run_payments(api, min(20, args.payments), args.concurrency)  # warm-up
+            worker_pid = procs["worker"].pid
+            cpu_before = cpu_ms(worker_pid)
+            wall, latencies, ids = await run_payments(api, args.payments, args.concurrency)
+            await asyncio.sleep(2)  # let the notifications that trail each payment finish
+            cpu_payments = cpu_ms(worker_pid) - cpu_before
+        with ledger.session() as session:
+            sample = session.scalar(select(Payment.workflow_id).where(Payment.id == ids[0]))
+        assert sample is not None
+        shape = await payment_shape(client, merchant_id, sample)
+        await run_noop(client, shape, min(20, args.payments), args.concurrency)  # warm-up
+        cpu_before = cpu_ms(worker_pid)
+        noop_wall = await run_noop(client, shape, args.payments, args.concurrency)
+        cpu_noop = cpu_ms(worker_pid) - cpu_before
+    finally:
+        for proc in reversed(procs.values()):
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs.values():
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        ledger.dispose()
+
+    pay_rate = len(ids) / wall
+    noop_rate = args.payments / noop_wall
+    print(
+        f"ledger: {database_url.split(':')[0]}, payments: {args.payments}, concurrency: {args.concurrency}, "
+        f"billflow workflows {'un' if args.unsandboxed else ''}sandboxed (no-op: unsandboxed)"
+    )
+    print(f"payment shape (activities: workflow, then each child): {shape}")
+    print(f"payments end-to-end via API : {pay_rate:8.1f} /s")
+    print(
+        f"  latency p50 / p99         : {statistics.median(latencies) * 1000:8.1f} ms / "
+        f"{percentile(latencies, 0.99) * 1000:.1f} ms"
+    )
+    print(f"  worker CPU per payment    : {cpu_payments / args.payments:8.1f} ms")
+    print(f"no-op workflows, same shape : {noop_rate:8.1f} /s")
+    print(f"  worker CPU per no-op      : {cpu_noop / args.payments:8.1f} ms")
+    print(f"ratio payments / no-op      : {pay_rate / noop_rate:8.2f}  (target >= 0.8)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--payments", type=int, default=300)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
+    parser.add_argument(
+        "--pg",
+        action="store_true",
+        help="a fresh PostgreSQL database on 127.0.0.1:5432 (user postgres), dropped afterwards",
+    )
+    parser.add_argument(
+        "--unsandboxed",
+        action="store_true",
+        help="run billflow's workflows outside the sandbox too (the no-op flow always is): isolates its cost",
+    )
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        asyncio.run(worker_main())
+        return
+    if args.unsandboxed:
+        os.environ["BENCH_UNSANDBOXED"] = "1"
+    if not args.pg:
+        asyncio.run(bench(args))
+        return
+    import psycopg
+
+    admin = os.environ.get("BILLFLOW_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
+    name = f"billflow_bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    args.database_url = admin.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        asyncio.run(bench(args))
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+if __name__ == "__main__":
+    main()
