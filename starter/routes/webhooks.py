@@ -184,7 +184,11 @@ async def stripe_webhook(
     payload = await request.body()
     if len(payload) > MAX_BODY:
         raise ApiError(413, "payload_too_large", "the body is larger than any Stripe event")
-    secret = await run_in_threadpool(_secret, state, merchant_id)
+    cached = state.webhook_secrets.get(merchant_id)
+    if cached is not None and cached[0] > time.monotonic():
+        secret = cached[1]  # the common case: no thread hop, no query
+    else:
+        secret = await run_in_threadpool(_secret, state, merchant_id)
     if secret is None:
         raise ApiError(
             400, "no_webhook_secret", f"merchant {merchant_id} has no Stripe webhook secret configured"
