@@ -27,7 +27,7 @@ from billflow.ledger import Merchant, WebhookEvent, utcnow
 from billflow.ledger.db import Ledger
 from billflow.signals import STRIPE_EVENT, StripeEventSignal
 from starter.deps import AppState, StateDep
-from starter.envelope import ApiError, Envelope, ok
+from starter.envelope import ApiError, Envelope, error_responses, ok
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 
@@ -169,7 +169,7 @@ async def _signal(state: AppState, wid: str, signal: StripeEventSignal) -> tuple
     return "routed", None
 
 
-@router.post("/stripe/{merchant_id}")
+@router.post("/stripe/{merchant_id}", responses=error_responses(413, 503))
 async def stripe_webhook(
     merchant_id: Annotated[str, Path(max_length=40)],
     request: Request,
