@@ -195,7 +195,10 @@ async def stripe_webhook(
         )
     try:
         text = payload.decode("utf-8")
-        stripe.Webhook.construct_event(text, stripe_signature, secret, tolerance=TOLERANCE_SECONDS)
+        # The SDK's signature check, exactly what `stripe.Webhook.construct_event` runs first (HMAC of
+        # "t.payload" with the endpoint secret, constant-time compare, 300 s tolerance); the event is
+        # then parsed as plain JSON instead of a StripeObject tree, which cost ~1 ms per delivery.
+        stripe.WebhookSignature.verify_header(text, stripe_signature, secret, tolerance=TOLERANCE_SECONDS)
         event = json.loads(text)
     except stripe.SignatureVerificationError:
         raise ApiError(
