@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from activities import hello
+from activities import hello, notify
 from activities.billing_ledger import BillingLedger
 from activities.stripe_client import StripeClients
 from activities.subscriptions import SubscriptionActivities
@@ -30,6 +30,9 @@ class Deps:
 
 def all_activities(deps: Deps) -> list[Callable[..., Any]]:
     """Every activity, as plain functions or methods bound to classes built from `deps`."""
-    acts: list[Callable[..., Any]] = [hello.greet]
-    acts += SubscriptionActivities(deps.stripe).all() + BillingLedger(deps.ledger).all()
-    return acts
+    return [
+        hello.greet,
+        *notify.notify_activities(deps.settings, deps.ledger),
+        *SubscriptionActivities(deps.stripe).all(),
+        *BillingLedger(deps.ledger).all(),
+    ]

@@ -16,6 +16,8 @@ STATE_DIR = Path(".billflow")
 # validator below refuses it for anything that is not the local development environment.
 DEV_ENCRYPTION_KEY = "YmlsbGZsb3ctZGV2LW9ubHktZW5jcnlwdGlvbi1rZXk="
 DEV_STRIPE_KEY = "sk_test_billflow_demo"
+# The demo merchant's fixed API key (all scopes); the demo merchant is never created in production.
+DEV_DEMO_API_KEY = "bf_0000000000de_billflow-local-demo-key-not-secret"
 
 
 class Settings(BaseSettings):
@@ -44,6 +46,9 @@ class Settings(BaseSettings):
 
     encryption_key: SecretStr = SecretStr(DEV_ENCRYPTION_KEY)
     payload_key: SecretStr | None = None
+
+    admin_token: SecretStr | None = None
+    demo_api_key: SecretStr = SecretStr(DEV_DEMO_API_KEY)
 
     metrics_port: Annotated[int, Field(ge=0, le=65535)] = 9464
 

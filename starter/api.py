@@ -1,13 +1,57 @@
-"""billflow's HTTP API for backend services (FastAPI)."""
+"""billflow's HTTP API for backend services (FastAPI).
+
+`create_app(settings=..., ledger=..., temporal_client=...)` builds an app; tests inject a ledger and
+a Temporal client, production lets both be made lazily from the settings. `app` is what uvicorn runs
+(`uvicorn starter.api:app`).
+"""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
+from temporalio.client import Client
 
-app = FastAPI(title="billflow", version="0.1.0", description="Stripe billing as durable Temporal workflows.")
+from billflow.config import Settings, get_settings
+from billflow.ledger.db import Ledger
+from starter.deps import AppState
+from starter.envelope import ERROR_RESPONSES, install_error_handlers
+from starter.routes import admin, merchant, notifications, providers, webhooks
 
 
-@app.get("/healthz", tags=["ops"])
-def healthz() -> dict[str, str]:
-    """Liveness: the process answers."""
-    return {"status": "ok"}
+def create_app(
+    settings: Settings | None = None, ledger: Ledger | None = None, temporal_client: Client | None = None
+) -> FastAPI:
+    """The API with every router, error handler and shared state."""
+    state = AppState(settings or get_settings(), ledger, temporal_client)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        state.close()
+
+    api = FastAPI(
+        title="billflow",
+        version="0.1.0",
+        description="Stripe billing as durable Temporal workflows. Authenticate with `X-API-Key`.",
+        lifespan=lifespan,
+        responses=ERROR_RESPONSES,
+    )
+    api.state.billflow = state
+    install_error_handlers(api)
+
+    @api.get("/healthz", tags=["ops"])
+    def healthz() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+    api.include_router(merchant.router)
+    api.include_router(providers.router)
+    api.include_router(notifications.router)
+    api.include_router(webhooks.router)
+    api.include_router(admin.router)
+    return api
+
+
+app = create_app()

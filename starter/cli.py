@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from billflow.config import get_settings
+from starter.cli_merchant import ensure_demo, merchant_app
 
 T = TypeVar("T")
 
@@ -23,6 +24,7 @@ db_app = typer.Typer(help="Ledger database.", no_args_is_help=True)
 temporal_app = typer.Typer(help="Temporal cluster set-up.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(temporal_app, name="temporal")
+app.add_typer(merchant_app, name="merchant")
 
 console = Console()
 err = Console(stderr=True)
@@ -94,6 +96,7 @@ def dev(
 
     settings = get_settings()
     upgrade(settings.sqlalchemy_url)
+    ensure_demo(settings)
     stack = DevStack(settings)
     try:
         stack.start()

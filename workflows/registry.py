@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from workflows.hello import HelloWorkflow
+from workflows.notify import NotifyMerchantWorkflow
 from workflows.subscription import SubscriptionWorkflow
 
-WORKFLOWS: list[type] = [HelloWorkflow]
-WORKFLOWS += [SubscriptionWorkflow]
+WORKFLOWS: list[type] = [
+    HelloWorkflow,
+    NotifyMerchantWorkflow,
+    SubscriptionWorkflow,
+]

@@ -1,0 +1,315 @@
+"""Webhook ingestion throughput: verified + deduplicated + signalled Stripe events per second.
+
+Starts a Temporal dev server, a worker with waiting workflows, and the billflow API under uvicorn in
+its own process on a free port (PostgreSQL or SQLite ledger); then POSTs N signed events (a share of
+them redelivered duplicates) with the given concurrency and prints events/s and p50/p99 latency, and
+checks that every unique event was signalled exactly once.
+
+    .venv/bin/python bench/webhook_ingest.py --events 3000 --concurrency 32 --db postgres
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import stripe
+from temporalio import workflow
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from billflow.binaries import temporal_cli  # noqa: E402
+from billflow.config import DEV_ENCRYPTION_KEY  # noqa: E402
+from billflow.crypto import SecretBox  # noqa: E402
+from billflow.ledger import WebhookEvent  # noqa: E402
+from billflow.ledger.db import Ledger  # noqa: E402
+from billflow.merchants import create_merchant, save_stripe_credentials  # noqa: E402
+from billflow.migrate import upgrade  # noqa: E402
+from billflow.signals import STRIPE_EVENT, StripeEventSignal  # noqa: E402
+
+PG_ADMIN = os.environ.get("BILLFLOW_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
+WHSEC = "whsec_bench_" + "b" * 32
+
+
+@workflow.defn(sandboxed=False)
+class CountStripeEvents:
+    """Waits until told to stop; counts the stripe_event signals it got."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.stop = False
+
+    @workflow.run
+    async def run(self) -> int:
+        await workflow.wait_condition(lambda: self.stop, timeout=timedelta(hours=1))
+        return self.count
+
+    @workflow.signal(name=STRIPE_EVENT)
+    def stripe_event(self, _: StripeEventSignal) -> None:
+        self.count += 1
+
+    @workflow.signal
+    def finish(self) -> None:
+        self.stop = True
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def database(kind: str) -> Iterator[str]:
+    """A fresh migrated ledger; yields its BILLFLOW_DATABASE_URL form."""
+    if kind == "sqlite":
+        path = ROOT / ".billflow" / f"bench-{uuid.uuid4().hex[:8]}.db"
+        url = f"sqlite:///{path}"
+        upgrade(url)
+        try:
+            yield url
+        finally:
+            for suffix in ("", "-wal", "-shm"):
+                Path(str(path) + suffix).unlink(missing_ok=True)
+        return
+    name = f"billflow_bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        upgrade(url.replace("postgresql://", "postgresql+psycopg://"))
+        yield url
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def sqlalchemy_url(url: str) -> str:
+    return url.replace("postgresql://", "postgresql+psycopg://") if url.startswith("postgresql://") else url
+
+
+@contextmanager
+def api_process(
+    db_url: str, temporal_address: str, port: int, workers: int
+) -> Iterator[subprocess.Popen[bytes]]:
+    env = dict(os.environ)
+    env.update(
+        BILLFLOW_DATABASE_URL=db_url,
+        BILLFLOW_TEMPORAL_ADDRESS=temporal_address,
+        BILLFLOW_ENVIRONMENT="test",
+        BILLFLOW_ENCRYPTION_KEY=DEV_ENCRYPTION_KEY,
+    )
+    argv = [sys.executable, "-m", "uvicorn", "starter.api:app", "--host", "127.0.0.1", "--port", str(port)]
+    argv += ["--log-level", "warning", "--no-access-log", "--workers", str(workers)]
+    proc = subprocess.Popen(argv, cwd=ROOT, env=env)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the API did not start")
+            time.sleep(0.1)
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux), 0.0 where /proc is unavailable."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def build_deliveries(
+    merchant_id: str, workflow_ids: list[str], unique: int, total: int, seed: int
+) -> list[tuple[str, bytes]]:
+    """`total` deliveries of `unique` events: every event once, the rest redeliveries, shuffled."""
+    rng = random.Random(seed)
+    events: list[dict[str, Any]] = []
+    for i in range(unique):
+        wid = workflow_ids[i % len(workflow_ids)]
+        events.append(
+            {
+                "id": f"evt_bench_{uuid.uuid4().hex}",
+                "object": "event",
+                "type": "payment_intent.succeeded",
+                "created": int(time.time()),
+                "data": {
+                    "object": {
+                        "id": f"pi_{uuid.uuid4().hex[:24]}",
+                        "object": "payment_intent",
+                        "metadata": {"workflow_id": wid},
+                    }
+                },
+            }
+        )
+    order = list(range(unique)) + [rng.randrange(unique) for _ in range(total - unique)]
+    rng.shuffle(order)
+    return [(str(events[i]["id"]), json.dumps(events[i]).encode()) for i in order]
+
+
+async def send_all(
+    url: str, deliveries: list[tuple[str, bytes]], concurrency: int
+) -> tuple[float, list[float], dict[str, int]]:
+    latencies: list[float] = []
+    outcomes: dict[str, int] = {}
+    queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
+    for d in deliveries:
+        queue.put_nowait(d)
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+
+    async with httpx.AsyncClient(limits=limits, timeout=30) as http:
+
+        async def worker() -> None:
+            while not queue.empty():
+                _, body = queue.get_nowait()
+                header = stripe.WebhookSignature.generate_signature_header(body.decode(), WHSEC)
+                started = time.perf_counter()
+                resp = await http.post(url, content=body, headers={"Stripe-Signature": header})
+                latencies.append(time.perf_counter() - started)
+                key = str(resp.status_code)
+                if resp.status_code == 200:
+                    data = resp.json()["data"]
+                    key = f"{data['status']}{' (duplicate)' if data['duplicate'] else ''}"
+                outcomes[key] = outcomes.get(key, 0) + 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    return elapsed, latencies, outcomes
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=3000, help="deliveries to send (default 3000)")
+    parser.add_argument(
+        "--duplicates", type=float, default=0.2, help="share that are redeliveries (default 0.2)"
+    )
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument(
+        "--workflows", type=int, default=20, help="waiting workflows the events are spread over"
+    )
+    parser.add_argument("--db", choices=["postgres", "sqlite"], default="postgres")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--worker",
+        choices=["during", "after"],
+        default="during",
+        help="run the workflows' worker in this process during the load (default) or only afterwards "
+        "(signals are accepted by the server either way; 'after' keeps worker CPU out of the measurement)",
+    )
+    parser.add_argument("--api-workers", type=int, default=1, help="uvicorn worker processes")
+    args = parser.parse_args()
+
+    unique = max(1, int(args.events * (1 - args.duplicates)))
+    env = await WorkflowEnvironment.start_local(
+        data_converter=pydantic_data_converter,
+        dev_server_existing_path=temporal_cli(),
+        dev_server_log_level="error",
+    )
+    client: Client = env.client
+    address = client.service_client.config.target_host
+    task_queue = f"bench-{uuid.uuid4().hex[:8]}"
+    try:
+        with database(args.db) as db_url:
+            ledger = Ledger.from_url(sqlalchemy_url(db_url))
+            merchant, _ = create_merchant(ledger, "bench")
+            save_stripe_credentials(
+                ledger,
+                SecretBox(DEV_ENCRYPTION_KEY),
+                merchant.id,
+                secret_key="sk_test_bench",
+                account_id="acct_bench",
+                webhook_secret=WHSEC,
+                webhook_endpoint_id=None,
+            )
+            wids = [f"payment/{merchant.id}/bench-{i}" for i in range(args.workflows)]
+            handles = [
+                await client.start_workflow(CountStripeEvents.run, id=w, task_queue=task_queue) for w in wids
+            ]
+            deliveries = build_deliveries(merchant.id, wids, unique, args.events, args.seed)
+            worker = Worker(client, task_queue=task_queue, workflows=[CountStripeEvents])
+            if args.worker == "during":
+                worker_task = asyncio.create_task(worker.run())
+            port = free_port()
+            with api_process(db_url, address, port, args.api_workers) as proc:
+                url = f"http://127.0.0.1:{port}/v1/webhooks/stripe/{merchant.id}"
+                await send_all(url, build_deliveries(merchant.id, wids[:1], 20, 20, 0), 4)  # warm-up
+                cpu_before = cpu_seconds(proc.pid)
+                elapsed, latencies, outcomes = await send_all(url, deliveries, args.concurrency)
+                api_cpu = cpu_seconds(proc.pid) - cpu_before
+            if args.worker == "after":
+                worker_task = asyncio.create_task(worker.run())
+            for h in handles:
+                await h.signal(CountStripeEvents.finish)
+            signalled = sum([await h.result() for h in handles]) - 20
+            await worker.shutdown()
+            await worker_task
+            with ledger.session() as session:
+                routed = session.query(WebhookEvent).filter(WebhookEvent.status == "routed").count() - 20
+            ledger.dispose()
+    finally:
+        await env.shutdown()
+
+    latencies.sort()
+
+    def p(q: float) -> float:
+        return latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000
+
+    print(
+        f"ledger={args.db} deliveries={args.events} unique={unique} concurrency={args.concurrency} "
+        f"workflows={args.workflows} worker={args.worker} api_workers={args.api_workers} cpus={os.cpu_count()}"
+    )
+    print(f"outcomes: {dict(sorted(outcomes.items()))}")
+    print(
+        f"signalled exactly once: {signalled == unique == routed} (signals={signalled}, routed rows={routed})"
+    )
+    print(
+        f"throughput: {args.events / elapsed:.0f} deliveries/s ({unique / elapsed:.0f} new events/s) in {elapsed:.2f}s"
+    )
+    print(
+        f"latency: p50={p(0.50):.1f} ms p99={p(0.99):.1f} ms mean={statistics.fmean(latencies) * 1000:.1f} ms"
+    )
+    if args.api_workers == 1:
+        print(
+            f"API process CPU: {api_cpu:.2f} s = {api_cpu / args.events * 1000:.2f} ms per delivery "
+            f"(a single API core could take about {args.events / api_cpu:.0f} deliveries/s)"
+            if api_cpu
+            else "API process CPU: not measurable here"
+        )
+    print(f"machine load average (1 min) at the end: {os.getloadavg()[0]:.1f}")
+    if signalled != unique or routed != unique:
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,1 @@
+"""One APIRouter per resource family; `starter.api.create_app` includes them."""

@@ -1,0 +1,28 @@
+"""``python -m stripe_emulator --port 12111``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+import uvicorn
+
+from stripe_emulator.server import create_app
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="stripe_emulator", description="Stripe v1 API emulator")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=12111)
+    parser.add_argument("--state-file", default=None, help="JSON file to load on start and save on stop")
+    parser.add_argument("--seed", type=int, default=None, help="seed for ids (reproducible runs)")
+    parser.add_argument("--save-interval", type=float, default=30.0, help="seconds between state saves")
+    parser.add_argument("--log-level", default="warning")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper())
+    app = create_app(seed=args.seed, state_file=args.state_file, save_interval_seconds=args.save_interval)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False, lifespan="on")
+
+
+if __name__ == "__main__":
+    main()
