@@ -6,6 +6,8 @@ import random
 import string
 
 _ALPHABET = string.ascii_letters + string.digits
+# byte value -> alphabet character (the tiny modulo bias does not matter for ids)
+_TABLE = bytes(ord(_ALPHABET[i % len(_ALPHABET)]) for i in range(256))
 
 
 class IdGenerator:
@@ -18,7 +20,7 @@ class IdGenerator:
         self._rng = random.Random(seed)
 
     def token(self, length: int = 24) -> str:
-        return "".join(self._rng.choices(_ALPHABET, k=length))
+        return self._rng.randbytes(length).translate(_TABLE).decode()
 
     def new(self, prefix: str, length: int = 24) -> str:
         return f"{prefix}_{self.token(length)}"

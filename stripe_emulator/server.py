@@ -150,7 +150,7 @@ class EmulatorApp:
         method: str = scope["method"]
         path: str = scope["path"]
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
-        request_id = self.store.ids.new("req", 14)
+        request_id = self.store.request_ids.new("req", 14)
         idem_key = headers.get("idempotency-key") or None
         out_headers: list[tuple[bytes, bytes]] = [_JSON, _VERSION, (b"request-id", request_id.encode())]
         if idem_key is not None:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import copy
 import hashlib
-import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,19 +18,21 @@ API_VERSION = "2026-10-28.endive"
 
 def new_object(kind: str) -> Obj:
     """A fresh object of ``kind`` with every field at its neutral default."""
-    return copy.deepcopy(SHAPES[kind])
+    # Shape defaults are scalars or empty containers, so one level of copying suffices.
+    return {k: v.copy() if isinstance(v, dict | list) else v for k, v in SHAPES[kind].items()}
 
 
 def snapshot(value: Any) -> Any:
-    """A deep, JSON-safe copy (drops internal ``_`` keys)."""
-    return json.loads(json.dumps(public(value)))
+    """A deep copy without internal ``_`` keys (``public`` builds new containers)."""
+    return public(value)
 
 
 def public(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: public(v) for k, v in value.items() if not k.startswith("_")}
-    if isinstance(value, list):
-        return [public(v) for v in value]
+    """Deep copy of ``value`` dropping keys that start with ``_``."""
+    if type(value) is dict:
+        return {k: public(v) if type(v) in (dict, list) else v for k, v in value.items() if k[:1] != "_"}
+    if type(value) is list:
+        return [public(v) if type(v) in (dict, list) else v for v in value]
     return value
 
 
@@ -116,6 +116,7 @@ class Store:
     def __init__(self, seed: int | None = None) -> None:
         self.seed = seed
         self.ids = IdGenerator(seed)
+        self.request_ids = IdGenerator()  # separate, so reads never shift seeded object ids
         self.clock = EmulatorClock()
         self.accounts: dict[str, Account] = {}
         self.event_sink: Callable[[Account, Obj], None] | None = None

@@ -77,7 +77,7 @@ def check_object(obj: Any, path: str = "$") -> None:
     if not isinstance(obj, StripeObject):
         return
     raw = obj.to_dict()
-    kind = raw.get("object")
+    kind = raw.get("object") if isinstance(raw.get("object"), str) else None
     cls = type(obj)
     ann = annotations(cls)
     if kind is not None and cls is not StripeObject:

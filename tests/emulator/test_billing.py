@@ -9,7 +9,11 @@ import stripe
 from .conftest import customer_with_card
 from .shapes import check_object
 
-pytestmark = pytest.mark.asyncio
+pytestmark = [
+    pytest.mark.asyncio,
+    # The SDK's own httpx client triggers this warning; it is not ours to fix.
+    pytest.mark.filterwarnings("ignore:Use 'content=<...>' to upload:DeprecationWarning"),
+]
 MONTH = 31 * 86400
 T0 = 1_790_000_000  # a fixed clock start (2026-09)
 
@@ -207,7 +211,7 @@ async def test_subscription_create_update_cancel(client: stripe.StripeClient) ->
 
 
 async def test_subscription_incomplete_and_trial(client: stripe.StripeClient) -> None:
-    cus, pm = await customer_with_card(client, "pm_card_chargeCustomerFail")
+    cus, _ = await customer_with_card(client, "pm_card_chargeCustomerFail")
     monthly, _ = await prices(client)
     sub = await client.v1.subscriptions.create_async(params={"customer": cus.id, "items": [{"price": monthly.id}]})
     assert sub.status == "incomplete"
@@ -226,7 +230,7 @@ async def test_test_clock_renewals_and_past_due(client: stripe.StripeClient) -> 
     clock = await client.v1.test_helpers.test_clocks.create_async(params={"frozen_time": T0, "name": "renewals"})
     check_object(clock)
     assert clock.status == "ready" and clock.frozen_time == T0
-    cus, pm = await customer_with_card(client, test_clock=clock.id)
+    cus, _ = await customer_with_card(client, test_clock=clock.id)
     assert cus.test_clock == clock.id
     monthly, _ = await prices(client)
     sub = await client.v1.subscriptions.create_async(params={"customer": cus.id, "items": [{"price": monthly.id}]})
