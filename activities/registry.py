@@ -8,6 +8,7 @@ from typing import Any
 
 from activities import hello, notify
 from activities.billing_ledger import BillingLedger
+from activities.cards import CardActivities
 from activities.stripe_client import StripeClients
 from activities.subscriptions import SubscriptionActivities
 from billflow.config import Settings
@@ -35,4 +36,5 @@ def all_activities(deps: Deps) -> list[Callable[..., Any]]:
         *notify.notify_activities(deps.settings, deps.ledger),
         *SubscriptionActivities(deps.stripe).all(),
         *BillingLedger(deps.ledger).all(),
+        *CardActivities(deps.stripe).all(),
     ]

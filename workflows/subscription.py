@@ -63,6 +63,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.common import clear_waiting, notify, set_status, set_waiting
 
 FLOW = "subscription"
+__all__ = ["SubscriptionInput", "SubscriptionWorkflow"]
 DECLINES = ("CardDeclined", "AuthenticationRequired")
 ENDED = ("canceled", "incomplete_expired")
 # Invoices a renewal looks at may be stamped a little before the period end we computed.
