@@ -17,7 +17,7 @@ from billflow.config import Settings, get_settings
 from billflow.ledger.db import Ledger
 from starter.deps import AppState
 from starter.envelope import ERROR_RESPONSES, install_error_handlers
-from starter.routes import admin, merchant, notifications, providers, webhooks
+from starter.routes import admin, cards, merchant, notifications, providers, subscriptions, webhooks
 
 
 def create_app(
@@ -51,6 +51,8 @@ def create_app(
     api.include_router(notifications.router)
     api.include_router(webhooks.router)
     api.include_router(admin.router)
+    api.include_router(cards.router)
+    api.include_router(subscriptions.router)
     return api
 
 

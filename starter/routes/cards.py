@@ -16,7 +16,7 @@ from billflow.idempotency import workflow_id
 from billflow.ledger import SavedCard, Subscription
 from billflow.ledger.db import Ledger
 from billflow.merchants import AuthedMerchant
-from billflow.subscriptions import CardView, SaveCardState
+from billflow.subscriptions import CARD_OUTCOME, CardView, SaveCardState
 from starter.deps import IDEMPOTENCY_HEADER, LedgerDep, SettingsDep, TemporalDep, require_scope
 from starter.envelope import ApiError, Envelope, ok
 from workflows.common import start_attributes
@@ -82,8 +82,8 @@ async def save_card(
         static_summary=f"Save card {body.payment_method_id} for user {body.user_id}",
         search_attributes=start_attributes("save_card", "started", merchant.merchant_id),
     )
-    state: SaveCardState = await client.execute_update_with_start_workflow(
-        SaveCardWorkflow.outcome, start_workflow_operation=start
+    state = await client.execute_update_with_start_workflow(
+        CARD_OUTCOME, start_workflow_operation=start, result_type=SaveCardState
     )
     return ok(
         SaveCardOut(workflow_id=wid, **state.model_dump(exclude={"stripe_customer_id", "setup_intent_id"}))
