@@ -207,7 +207,7 @@ async def test_failing_card_leads_to_past_due(stack: Stack) -> None:
 
     async def past_due() -> bool:
         got = (await stack.api.get(f"/v1/subscriptions/{state['subscription_id']}")).json()["data"]
-        return got["status"] == "past_due"
+        return bool(got["status"] == "past_due")
 
     assert await eventually(past_due)
 
