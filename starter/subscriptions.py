@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 from pydantic import BaseModel
 from temporalio.client import Client, WorkflowHandle
@@ -78,3 +79,36 @@ async def steer(client: Client, workflow_id: str, signal: str, payload: BaseMode
     if not isinstance(payload, expected):
         raise TypeError(f"signal {signal} takes {expected.__name__}")
     await client.get_workflow_handle(workflow_id).signal(signal, payload)
+
+
+async def demo_subscription(client: Client, merchant_id: str, task_queue: str) -> tuple[str, str, bool]:
+    """The demo step: save a card for a fresh user, subscribe them monthly, cancel at period end.
+
+    Returns (workflow id, outcome, ok) for the demo table.
+    """
+    from workflows.save_card import SaveCardInput, SaveCardWorkflow
+
+    user = f"demo-user-{uuid.uuid4().hex[:6]}"
+    saved = await client.execute_workflow(
+        SaveCardWorkflow.run,
+        SaveCardInput(merchant_id=merchant_id, user_id=user, payment_method_id="pm_card_visa"),
+        id=f"card/{merchant_id}/{user}/pm_card_visa",
+        task_queue=task_queue,
+        static_summary=f"Save card pm_card_visa for user {user}",
+    )
+    if saved.card is None:
+        return f"card/{merchant_id}/{user}", f"card {saved.status}", False
+    wid = f"subscription/{merchant_id}/demo-{uuid.uuid4().hex[:8]}"
+    data = SubscriptionInput(
+        merchant_id=merchant_id,
+        user_id=user,
+        stripe_customer_id=saved.stripe_customer_id,
+        amount_minor=1200,
+        currency="usd",
+        payment_method_id=saved.card.payment_method_id,
+    )
+    await start_subscription(client, data, wid, task_queue)
+    state = await settled_state(client, wid)
+    await steer(client, wid, CANCEL, CancelRequest(by="demo", reason="demo over", at_period_end=True))
+    outcome = f"{state.status}, card •••• {saved.card.last4}, renews {state.next_renewal_at:%Y-%m-%d}"
+    return wid, outcome + " (then canceled at period end)", state.status == "active"
