@@ -7,6 +7,7 @@ from typing import Any
 
 from activities import hello, notify
 from activities.billing_ledger import BillingLedger
+from activities.cards import CardActivities
 from activities.catalog import CatalogActivities
 from activities.deps import Deps
 from activities.invoices import InvoiceActivities
@@ -44,6 +45,7 @@ def all_activities(deps: Deps) -> list[Callable[..., Any]]:
         *quote_activities(deps),
         *SubscriptionActivities(deps.stripe).all(),
         *BillingLedger(deps.ledger).all(),
+        *CardActivities(deps.stripe).all(),
     ]
 
 

@@ -151,6 +151,32 @@ class SubscriptionState(BaseModel):
     ended_reason: str | None = None
 
 
+class SubscriptionInput(BaseModel):
+    """SubscriptionWorkflow's input (re-exported by workflows/subscription.py); `state` is set by continue-as-new.
+
+    Lives here, outside the workflow module, so a new run's sandbox needn't rebuild it.
+    """
+
+    merchant_id: str
+    user_id: str | None = None
+    stripe_customer_id: str | None = None
+    price_id: str | None = None
+    adopt_subscription_id: str | None = None
+    amount_minor: int | None = None
+    currency: str | None = None
+    interval: Interval = "month"
+    interval_count: int = 1
+    payment_method_id: str | None = None
+    trial_days: int | None = None
+    product_name: str = "Subscription"
+    retry_schedule_days: list[float] = Field(default_factory=lambda: [1.0, 3.0, 5.0])
+    renewal_grace_seconds: int = 3 * 3600
+    incomplete_hours: int = 23
+    cancel_after_periods: int | None = None  # a fixed term: cancel at the end of this period number
+    check_now: bool = False  # set by continue-as-new: a renewal fell due, ask Stripe at once
+    state: SubscriptionState | None = None
+
+
 class SubscriptionResult(BaseModel):
     subscription_id: str
     stripe_subscription_id: str | None

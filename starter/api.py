@@ -19,6 +19,7 @@ from starter.deps import AppState
 from starter.envelope import ERROR_RESPONSES, install_error_handlers
 from starter.routes import (
     admin,
+    cards,
     catalog,
     invoices,
     merchant,
@@ -27,6 +28,7 @@ from starter.routes import (
     providers,
     quotes,
     refunds,
+    subscriptions,
     webhooks,
 )
 
@@ -67,6 +69,8 @@ def create_app(
     api.include_router(quotes.router)
     api.include_router(invoices.router)
     api.include_router(catalog.router)
+    api.include_router(cards.router)
+    api.include_router(subscriptions.router)
     return api
 
 

@@ -11,8 +11,10 @@ from rich.console import Console
 from rich.table import Table
 
 from billflow.config import Settings
+from billflow.merchants import DEMO_MERCHANT_ID
 from starter.client import connect
 from starter.quotes import demo_quote
+from starter.subscriptions import demo_subscription
 from workflows.hello import HelloInput, HelloWorkflow
 
 
@@ -96,6 +98,11 @@ async def run_demo(settings: Settings, console: Console) -> int:
         quote_id, outcome, ok = "-", f"failed: {exc}", False
     failures += not ok
     table.add_row("quote", quote_id, outcome, "yes" if ok else "NO")
+    sub_wid, sub_outcome, sub_ok = await demo_subscription(
+        client, DEMO_MERCHANT_ID, settings.temporal_task_queue
+    )
+    failures += not sub_ok
+    table.add_row("saved card + subscription", sub_wid, sub_outcome, "yes" if sub_ok else "NO")
     console.print(table)
     console.print(
         f"Inspect the runs in the Temporal UI: http://127.0.0.1:{settings.temporal_ui_port}/namespaces/"

@@ -8,6 +8,7 @@ from workflows.payment import PaymentWorkflow
 from workflows.quote import QuoteWorkflow
 from workflows.reconcile import ReconcileWorkflow
 from workflows.refund import RefundWorkflow
+from workflows.save_card import CardCommandWorkflow, SaveCardWorkflow
 from workflows.stripe_write import StripeWriteWorkflow
 from workflows.subscription import SubscriptionWorkflow
 
@@ -20,4 +21,6 @@ WORKFLOWS: list[type] = [
     QuoteWorkflow,
     StripeWriteWorkflow,
     SubscriptionWorkflow,
+    SaveCardWorkflow,
+    CardCommandWorkflow,
 ]

@@ -1,0 +1,63 @@
+"""Wall time of a ten-year monthly subscription (1 first charge + 120 renewals) under time skipping.
+
+    .venv/bin/python bench/subscription_timeskip.py [--periods 121]
+
+Runs the real SubscriptionWorkflow (default sandbox) on the time-skipping test server against the
+in-memory Stripe model of the workflow tests, and prints the wall time, runs and largest run history.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+import uuid
+
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from billflow.binaries import temporal_test_server
+from billflow.temporal_setup import register_search_attributes
+from tests.workflows.test_subscription import run_event_counts
+from tests.workflows.test_subscription_fakes import FakeStripe, fake_worker
+from workflows.subscription import SubscriptionInput, SubscriptionWorkflow
+
+
+async def main(periods: int) -> None:
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter, test_server_existing_path=temporal_test_server()
+    )
+    await register_search_attributes(env.client, "default")
+    stripe, task_queue = FakeStripe(), f"bench-{uuid.uuid4().hex[:8]}"
+    data = SubscriptionInput(
+        merchant_id="m_bench",
+        user_id="u_bench",
+        amount_minor=1500,
+        currency="usd",
+        payment_method_id="pm_card_visa",
+        cancel_after_periods=periods,
+    )
+    async with fake_worker(env.client, task_queue, stripe):
+        started = time.perf_counter()
+        handle = await env.client.start_workflow(
+            SubscriptionWorkflow.run,
+            data,
+            id=f"subscription/bench/{uuid.uuid4().hex[:8]}",
+            task_queue=task_queue,
+        )
+        result = await handle.result()
+        wall = time.perf_counter() - started
+        counts = await run_event_counts(handle)
+    await env.shutdown()
+    print(f"periods paid:        {result.periods_paid} ({result.status})")
+    print(
+        f"wall time:           {wall:.2f} s ({wall / max(result.periods_paid, 1) * 1000:.0f} ms per period)"
+    )
+    print(f"runs:                {len(counts)}")
+    print(f"largest run history: {max(counts)} events (mean {sum(counts) / len(counts):.0f})")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--periods", type=int, default=121)
+    asyncio.run(main(parser.parse_args().periods))
