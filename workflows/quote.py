@@ -6,6 +6,7 @@ SubscriptionWorkflow child (abandoned, so it outlives this flow).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -270,9 +271,12 @@ class QuoteWorkflow:
                     InvoiceActivities.mark_uncollectible, invoice.id, "mark_uncollectible"
                 )
                 break
-            seen = self._events
+
+            def new_event(seen: int = self._events) -> bool:
+                return self._events > seen
+
             set_waiting(f"payment of invoice {invoice.id}", deadline, STRIPE_EVENT)
-            await self._wait(lambda seen=seen: self._events > seen, min(deadline, workflow.now() + poll))
+            await self._wait(new_event, min(deadline, workflow.now() + poll))
             clear_waiting()
             invoice = await workflow.execute_activity_method(
                 InvoiceActivities.retrieve,
@@ -284,7 +288,7 @@ class QuoteWorkflow:
 
     # -- helpers -------------------------------------------------------------------------------
 
-    async def _wait(self, condition: Any, until: datetime) -> bool:
+    async def _wait(self, condition: Callable[[], bool], until: datetime) -> bool:
         """Wait for `condition` until `until`; True if it came true in time."""
         remaining = until - workflow.now()
         if remaining <= timedelta(0):
@@ -317,6 +321,7 @@ class QuoteWorkflow:
                 merchant_id=s.merchant_id,
                 invoice_id=invoice_id,
                 idempotency_key=stripe_key(s.workflow_id, step),
+                workflow_id=s.workflow_id,
             ),
             summary=f"{step.replace('_', ' ')} {invoice_id}",
             **STRIPE_WRITE.kwargs(),
