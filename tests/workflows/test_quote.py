@@ -264,7 +264,7 @@ async def test_recurring_quote_becomes_subscription_child(
 async def test_retryable_stripe_error_is_retried_with_the_same_key(
     quote_env: WorkflowEnvironment, task_queue: str
 ) -> None:
-    fake = FakeStripe(auto_approve_below_minor=10**9, create_failures=1)
+    fake = FakeStripe(auto_approve_below_minor=10**9, create_failures=1, invoice_finalize_failures=1)
     async with running(quote_env, task_queue, fake):
         handle = await start(quote_env, task_queue, quote_input())
         await reach(handle, "open")
@@ -272,6 +272,8 @@ async def test_retryable_stripe_error_is_retried_with_the_same_key(
         result = await handle.result()
     key = stripe_key(handle.id, "create_quote")
     assert fake.called("quotes.create") == [key, key], "one failure, one retry, same idempotency key"
+    finalize = stripe_key(handle.id, "finalize_invoice")
+    assert fake.called("invoices.finalize") == [finalize, finalize], "mid-way: after acceptance"
     assert len(fake.quotes) == 1
     assert result.status == "paid"
 

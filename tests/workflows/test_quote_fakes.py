@@ -50,6 +50,7 @@ class FakeStripe:
     auto_approve_below_minor: int | None = None
     decline_payment: bool = False
     create_failures: int = 0
+    invoice_finalize_failures: int = 0
     invoice_paid_on_retrieve: bool = False
     quotes: dict[str, QuoteSnapshot] = field(default_factory=dict)
     invoices: dict[str, InvoiceSnapshot] = field(default_factory=dict)
@@ -143,6 +144,9 @@ class FakeStripe:
         @activity.defn(name="invoices.finalize")
         async def inv_finalize(data: InvoiceStepInput) -> InvoiceSnapshot:
             inv = invoice("invoices.finalize", data)
+            if fake.invoice_finalize_failures > 0:
+                fake.invoice_finalize_failures -= 1
+                raise ApplicationError("Stripe answered 409 lock_timeout", type="StripeUnavailable")
             inv.status, inv.hosted_invoice_url = "open", "https://invoice.example/in_1"
             return inv
 
