@@ -8,7 +8,9 @@ import signal
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
+import prometheus_client
 from temporalio.client import Client
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
 from activities.registry import Deps, all_activities
@@ -35,7 +37,17 @@ def build_worker(client: Client, deps: Deps, task_queue: str | None = None) -> W
 async def run(settings: Settings | None = None, client: Client | None = None) -> None:
     """Run until SIGTERM or SIGINT, then finish in-flight tasks and stop."""
     settings = settings or get_settings()
-    client = client or await connect(settings)
+    if client is None:
+        runtime = None
+        if settings.metrics_port:
+            # Temporal SDK metrics on metrics_port, billflow's own on the next port.
+            runtime = Runtime(
+                telemetry=TelemetryConfig(
+                    metrics=PrometheusConfig(bind_address=f"127.0.0.1:{settings.metrics_port}")
+                )
+            )
+            prometheus_client.start_http_server(settings.metrics_port + 1, addr="127.0.0.1")
+        client = await connect(settings, runtime=runtime)
     deps = Deps.build(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -50,6 +62,9 @@ async def run(settings: Settings | None = None, client: Client | None = None) ->
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # Every Stripe call would otherwise log two INFO lines; failures surface through Temporal.
+    for noisy in ("httpx", "stripe"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     asyncio.run(run())
 
 

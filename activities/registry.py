@@ -3,39 +3,47 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from activities import hello, notify
+from activities.billing_ledger import BillingLedger
 from activities.catalog import CatalogActivities
+from activities.deps import Deps
 from activities.invoices import InvoiceActivities
+from activities.payments import PaymentActivities
+from activities.payments_ledger import PaymentLedgerActivities
 from activities.quotes import QuoteActivities
 from activities.quotes_ledger import QuotesLedger
-from activities.stripe_client import StripeClients
-from billflow.config import Settings
-from billflow.ledger.db import Ledger
+from activities.reconcile import ReconcileActivities
+from activities.refunds import RefundActivities
+from activities.subscriptions import SubscriptionActivities
 
-
-@dataclass
-class Deps:
-    """What activities need, built once per worker process."""
-
-    settings: Settings
-    ledger: Ledger
-    stripe: StripeClients
-
-    @classmethod
-    def build(cls, settings: Settings) -> Deps:
-        ledger = Ledger.from_url(settings.sqlalchemy_url)
-        return cls(settings=settings, ledger=ledger, stripe=StripeClients(settings, ledger))
+__all__ = ["Deps", "all_activities"]
 
 
 def all_activities(deps: Deps) -> list[Callable[..., Any]]:
     """Every activity, as plain functions or methods bound to classes built from `deps`."""
+    reconcile = ReconcileActivities(deps)
+    payments = PaymentActivities(deps.stripe)
+    payments_ledger = PaymentLedgerActivities(deps.ledger)
+    refunds = RefundActivities(deps.stripe)
     return [
         hello.greet,
         *notify.notify_activities(deps.settings, deps.ledger),
+        reconcile.list_merchants,
+        reconcile.reconcile_merchant,
+        reconcile.sweep_stuck_runs,
+        payments.create_intent,
+        payments.retrieve_intent,
+        payments.capture_intent,
+        payments.cancel_intent,
+        payments_ledger.record_payment,
+        payments_ledger.reserve_refund,
+        payments_ledger.settle_refund,
+        refunds.create_refund,
         *quote_activities(deps),
+        *SubscriptionActivities(deps.stripe).all(),
+        *BillingLedger(deps.ledger).all(),
     ]
 
 

@@ -6,19 +6,22 @@ import stripe
 from sqlalchemy import select
 from temporalio.exceptions import ApplicationError
 
+from activities.rate_limit import RateLimitedHTTPXClient, StripeRateLimiter
 from billflow.config import Settings
 from billflow.crypto import SecretBox
 from billflow.ledger import Merchant
 from billflow.ledger.db import Ledger
 
 
-def make_client(secret_key: str, api_base: str | None) -> stripe.StripeClient:
+def make_client(
+    secret_key: str, api_base: str | None, http_client: stripe.HTTPClient | None = None
+) -> stripe.StripeClient:
     """A Stripe client that never retries by itself: Temporal owns retries (every attempt is visible)."""
     return stripe.StripeClient(
         secret_key,
         base_addresses={"api": api_base} if api_base else None,
         max_network_retries=0,
-        http_client=stripe.HTTPXClient(timeout=20),
+        http_client=http_client or stripe.HTTPXClient(timeout=20),
     )
 
 
@@ -30,6 +33,8 @@ class StripeClients:
         self._ledger = ledger
         self._box = SecretBox(settings.encryption_key.get_secret_value())
         self._cache: dict[str, stripe.StripeClient] = {}
+        rate = settings.stripe_rate_limit_per_second
+        self._limiter = StripeRateLimiter(ledger, rate) if rate > 0 else None
 
     def secret_key(self, merchant_id: str) -> str:
         with self._ledger.session() as session:
@@ -46,5 +51,10 @@ class StripeClients:
         key = self.secret_key(merchant_id)
         client = self._cache.get(key)
         if client is None:
-            client = self._cache[key] = make_client(key, self._settings.stripe_api_base)
+            http = (
+                RateLimitedHTTPXClient(self._limiter, merchant_id, timeout=20)
+                if self._limiter is not None
+                else None
+            )
+            client = self._cache[key] = make_client(key, self._settings.stripe_api_base, http)
         return client

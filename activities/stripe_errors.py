@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import stripe
 from pydantic import BaseModel
 from temporalio.exceptions import ApplicationError
+
+from billflow.metrics import STRIPE_CALL_SECONDS, STRIPE_ERRORS
 
 
 class StripeErrorDetails(BaseModel):
@@ -66,9 +69,16 @@ def classify(exc: stripe.StripeError) -> ApplicationError:
 
 
 @contextmanager
-def stripe_errors() -> Iterator[None]:
-    """Re-raise any Stripe SDK error as its classified ApplicationError."""
+def stripe_errors(operation: str = "stripe") -> Iterator[None]:
+    """Re-raise any Stripe SDK error as its classified ApplicationError, timing the call."""
+    started = time.perf_counter()
+    outcome = "ok"
     try:
         yield
     except stripe.StripeError as exc:
-        raise classify(exc) from exc
+        error = classify(exc)
+        outcome = error.type or "error"
+        STRIPE_ERRORS.labels(outcome).inc()
+        raise error from exc
+    finally:
+        STRIPE_CALL_SECONDS.labels(operation, outcome).observe(time.perf_counter() - started)

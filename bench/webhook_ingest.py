@@ -140,6 +140,15 @@ def api_process(
         proc.wait(timeout=15)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux), 0.0 where /proc is unavailable."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def build_deliveries(
     merchant_id: str, workflow_ids: list[str], unique: int, total: int, seed: int
 ) -> list[tuple[str, bytes]]:
@@ -252,10 +261,12 @@ async def main() -> None:
             if args.worker == "during":
                 worker_task = asyncio.create_task(worker.run())
             port = free_port()
-            with api_process(db_url, address, port, args.api_workers):
+            with api_process(db_url, address, port, args.api_workers) as proc:
                 url = f"http://127.0.0.1:{port}/v1/webhooks/stripe/{merchant.id}"
                 await send_all(url, build_deliveries(merchant.id, wids[:1], 20, 20, 0), 4)  # warm-up
+                cpu_before = cpu_seconds(proc.pid)
                 elapsed, latencies, outcomes = await send_all(url, deliveries, args.concurrency)
+                api_cpu = cpu_seconds(proc.pid) - cpu_before
             if args.worker == "after":
                 worker_task = asyncio.create_task(worker.run())
             for h in handles:
@@ -288,6 +299,14 @@ async def main() -> None:
     print(
         f"latency: p50={p(0.50):.1f} ms p99={p(0.99):.1f} ms mean={statistics.fmean(latencies) * 1000:.1f} ms"
     )
+    if args.api_workers == 1:
+        print(
+            f"API process CPU: {api_cpu:.2f} s = {api_cpu / args.events * 1000:.2f} ms per delivery "
+            f"(a single API core could take about {args.events / api_cpu:.0f} deliveries/s)"
+            if api_cpu
+            else "API process CPU: not measurable here"
+        )
+    print(f"machine load average (1 min) at the end: {os.getloadavg()[0]:.1f}")
     if signalled != unique or routed != unique:
         raise SystemExit(1)
 

@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     stripe_api_base: str | None = None
     stripe_secret_key: SecretStr = SecretStr(DEV_STRIPE_KEY)
     emulator_port: Annotated[int, Field(ge=1, le=65535)] = 12111
+    # Requests/s each merchant may send to Stripe, shared by all workers (0 = no limit).
+    # Stripe allows about 25/s in test mode and 100/s live; stay a little under.
+    stripe_rate_limit_per_second: Annotated[float, Field(ge=0)] = 0
 
     encryption_key: SecretStr = SecretStr(DEV_ENCRYPTION_KEY)
     payload_key: SecretStr | None = None

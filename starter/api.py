@@ -17,7 +17,18 @@ from billflow.config import Settings, get_settings
 from billflow.ledger.db import Ledger
 from starter.deps import AppState
 from starter.envelope import ERROR_RESPONSES, install_error_handlers
-from starter.routes import admin, catalog, invoices, merchant, notifications, providers, quotes, webhooks
+from starter.routes import (
+    admin,
+    catalog,
+    invoices,
+    merchant,
+    notifications,
+    payments,
+    providers,
+    quotes,
+    refunds,
+    webhooks,
+)
 
 
 def create_app(
@@ -51,6 +62,8 @@ def create_app(
     api.include_router(notifications.router)
     api.include_router(webhooks.router)
     api.include_router(admin.router)
+    api.include_router(payments.router)
+    api.include_router(refunds.router)
     api.include_router(quotes.router)
     api.include_router(invoices.router)
     api.include_router(catalog.router)

@@ -10,7 +10,7 @@ from typing import Annotated, TypeVar
 import typer
 from rich.console import Console
 
-from billflow.config import get_settings
+from billflow.config import Settings, get_settings
 from starter.cli_catalog import catalog_app
 from starter.cli_merchant import ensure_demo, merchant_app
 
@@ -63,19 +63,22 @@ def temporal_setup() -> None:
     """Register billflow's search attributes on the configured cluster (idempotent)."""
     from billflow.temporal_setup import register_search_attributes
     from starter.client import connect
+    from starter.schedules import ensure_reconcile_schedule
 
     settings = get_settings()
 
     async def _setup() -> list[str]:
         client = await connect(settings)
-        return await register_search_attributes(client, settings.temporal_namespace)
+        added = await register_search_attributes(client, settings.temporal_namespace)
+        await ensure_reconcile_schedule(client, settings.temporal_task_queue)
+        return added
 
     try:
         added = run_async(_setup())
     except Exception as exc:  # noqa: BLE001
         raise fail(f"cannot register search attributes on {settings.temporal_address}: {exc}") from None
     console.print(
-        f"search attributes ready on {settings.temporal_namespace} (added: {', '.join(added) or 'none'})"
+        f"search attributes and reconciliation schedule ready on {settings.temporal_namespace} (added: {', '.join(added) or 'none'})"
     )
 
 
@@ -85,6 +88,13 @@ def worker_cmd() -> None:
     import worker
 
     worker.main()
+
+
+async def _after_start(settings: Settings) -> None:
+    from starter.client import connect
+    from starter.schedules import ensure_reconcile_schedule
+
+    await ensure_reconcile_schedule(await connect(settings), settings.temporal_task_queue)
 
 
 @app.command("dev")
@@ -105,6 +115,7 @@ def dev(
     except (StackError, FileNotFoundError) as exc:
         stack.stop()
         raise fail(str(exc)) from None
+    run_async(_after_start(settings))
     console.print(f"Temporal UI  http://127.0.0.1:{settings.temporal_ui_port}")
     console.print(f"billflow API http://{settings.api_host}:{settings.api_port}/docs")
     if stack.uses_emulator:
@@ -130,6 +141,9 @@ def dev(
     if code:
         raise typer.Exit(code)
 
+
+# Sub-command modules register themselves on `app`; importing them here wires them in.
+from starter import cli_reconcile, cli_runs  # noqa: E402, F401
 
 if __name__ == "__main__":
     app()

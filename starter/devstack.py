@@ -36,19 +36,13 @@ def wait_for_port(host: str, port: int, timeout: float, proc: subprocess.Popen[b
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise StackError(
-                f"{name} exited with code {proc.returncode} while starting (see {log_path(name)})"
-            )
+            raise StackError(f"{name} exited with code {proc.returncode} while starting (see its log)")
         with socket.socket() as sock:
             sock.settimeout(0.5)
             if sock.connect_ex((host, port)) == 0:
                 return
         time.sleep(0.2)
-    raise StackError(f"{name} did not open {host}:{port} within {timeout:.0f}s (see {log_path(name)})")
-
-
-def log_path(name: str) -> Path:
-    return STATE_DIR / "logs" / f"{name}.log"
+    raise StackError(f"{name} did not open {host}:{port} within {timeout:.0f}s (see its log)")
 
 
 @dataclass
@@ -65,7 +59,12 @@ class DevStack:
     """Starts the services in order, watches them, and stops them all in reverse order."""
 
     settings: Settings
+    state_dir: Path = STATE_DIR
+    extra_env: dict[str, str] = field(default_factory=dict)
     services: list[Service] = field(default_factory=list)
+
+    def log_path(self, name: str) -> Path:
+        return self.state_dir / "logs" / f"{name}.log"
 
     @property
     def uses_emulator(self) -> bool:
@@ -80,6 +79,7 @@ class DevStack:
         env["BILLFLOW_TEMPORAL_ADDRESS"] = s.temporal_address
         if self.uses_emulator:
             env["BILLFLOW_STRIPE_API_BASE"] = f"http://127.0.0.1:{s.emulator_port}"
+        env.update(self.extra_env)
         return env
 
     def plan(self) -> list[Service]:
@@ -96,7 +96,7 @@ class DevStack:
             "--ui-port",
             str(s.temporal_ui_port),
             "--db-filename",
-            str(STATE_DIR / "temporal.db"),
+            str(self.state_dir / "temporal.db"),
             "--namespace",
             s.temporal_namespace,
             "--log-level",
@@ -116,7 +116,7 @@ class DevStack:
                         "--port",
                         str(s.emulator_port),
                         "--state-file",
-                        str(STATE_DIR / "emulator.json"),
+                        str(self.state_dir / "emulator.json"),
                     ],
                     s.emulator_port,
                 )
@@ -158,16 +158,47 @@ class DevStack:
     def start(self) -> None:
         plan = self.plan()
         self.check_ports(plan)
-        (STATE_DIR / "logs").mkdir(parents=True, exist_ok=True)
-        env = self.env()
+        (self.state_dir / "logs").mkdir(parents=True, exist_ok=True)
         for svc in plan:
-            log = log_path(svc.name).open("ab")
-            svc.proc = subprocess.Popen(
-                svc.argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
             self.services.append(svc)
-            if svc.port:
+            self._launch(svc)
+
+    def _launch(self, svc: Service) -> None:
+        with self.log_path(svc.name).open("ab") as log:
+            svc.proc = subprocess.Popen(
+                svc.argv,
+                cwd=ROOT,
+                env=self.env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        if svc.port:
+            try:
                 wait_for_port("127.0.0.1", svc.port, svc.startup_timeout, svc.proc, svc.name)
+            except StackError as exc:
+                raise StackError(f"{exc} at {self.log_path(svc.name)}") from None
+
+    def add_worker(self, name: str) -> None:
+        """Start one more worker process (workers scale horizontally on one task queue)."""
+        svc = Service(name, [sys.executable, str(ROOT / "worker.py")], 0)
+        self.services.append(svc)
+        self._launch(svc)
+
+    def service(self, name: str) -> Service:
+        return next(s for s in self.services if s.name == name)
+
+    def restart(self, name: str, sig: signal.Signals = signal.SIGKILL) -> None:
+        """Kill one service (SIGKILL by default, as a crash would) and start it again."""
+        svc = self.service(name)
+        if svc.proc is not None and svc.proc.poll() is None:
+            svc.proc.send_signal(sig)
+            svc.proc.wait(timeout=30)
+        if svc.port:
+            deadline = time.monotonic() + 30
+            while not port_free("127.0.0.1", svc.port) and time.monotonic() < deadline:
+                time.sleep(0.1)
+        self._launch(svc)
 
     def failed(self) -> Service | None:
         """The first service that has exited, if any."""

@@ -115,3 +115,27 @@ def any_env(request: pytest.FixtureRequest) -> WorkflowEnvironment:
         "ts_env" if request.param == "time_skipping" else "dev_env"
     )
     return env
+
+
+@pytest.fixture(scope="session")
+def emulator_url() -> Iterator[str]:
+    """One in-process Stripe emulator on a free port for the session; each test uses its own sk_test_ key."""
+    from stripe_emulator.server import run_in_thread
+
+    with run_in_thread(webhook_retry_base_seconds=0.05) as url:
+        yield url
+
+
+def add_merchant(ledger: Ledger, stripe_key: str, merchant_id: str | None = None) -> str:
+    """A merchant row whose Stripe key is stored encrypted, as the API would store it."""
+    from billflow.config import Settings
+    from billflow.crypto import SecretBox
+    from billflow.ledger import Merchant
+
+    merchant_id = merchant_id or f"mer_{uuid.uuid4().hex[:12]}"
+    box = SecretBox(Settings().encryption_key.get_secret_value())
+    with ledger.session() as session:
+        session.add(
+            Merchant(id=merchant_id, name="Test merchant", stripe_secret_key_enc=box.encrypt(stripe_key))
+        )
+    return merchant_id

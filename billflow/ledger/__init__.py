@@ -4,8 +4,10 @@ from billflow.ledger.base import Base, utcnow
 from billflow.ledger.billing import Invoice, Quote, Subscription
 from billflow.ledger.customers import Customer, SavedCard
 from billflow.ledger.events import Notification, NotificationAttempt, WebhookEvent
+from billflow.ledger.limits import StripeRateSlot
 from billflow.ledger.merchants import ApiKey, IdempotentRequest, Merchant
 from billflow.ledger.payments import Payment, Refund
+from billflow.ledger.reconciliation import ReconciliationDifference
 
 __all__ = [
     "ApiKey",
@@ -18,8 +20,10 @@ __all__ = [
     "NotificationAttempt",
     "Payment",
     "Quote",
+    "ReconciliationDifference",
     "Refund",
     "SavedCard",
+    "StripeRateSlot",
     "Subscription",
     "WebhookEvent",
     "utcnow",

@@ -19,7 +19,7 @@ import stripe
 from fastapi import APIRouter, Header, Path, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
-from sqlalchemy import select, text, update
+from sqlalchemy import Table, bindparam, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -97,6 +97,24 @@ def _workflow_id(obj: dict[str, Any]) -> str | None:
     return None
 
 
+_EVENTS: Table = WebhookEvent.__table__  # type: ignore[assignment]
+# RETURNING, not rowcount, tells whether this request inserted the row (psycopg reports -1).
+_INSERT = {
+    name: dialect.insert(_EVENTS)
+    .on_conflict_do_nothing(index_elements=["stripe_event_id"])
+    .returning(_EVENTS.c.id)
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
+_EXISTING = select(_EVENTS.c.status, _EVENTS.c.received_at).where(
+    _EVENTS.c.stripe_event_id == bindparam("event_id")
+)
+_FINISH = (
+    update(_EVENTS)
+    .where(_EVENTS.c.stripe_event_id == bindparam("event_id"))
+    .values(status=bindparam("status"), error=bindparam("error"), processed_at=bindparam("processed_at"))
+)
+
+
 def _insert_once(ledger: Ledger, values: dict[str, Any]) -> tuple[bool, str | None, Any]:
     """Insert the event unless its id exists: (inserted?, existing status, existing received_at).
 
@@ -104,23 +122,12 @@ def _insert_once(ledger: Ledger, values: dict[str, Any]) -> tuple[bool, str | No
     because the caller must know whether *this* request inserted the row: a concurrent duplicate
     delivery loses the race and is acknowledged without being applied.
     """
-    # Core statements on a plain connection: this is the hot path of every delivery.
+    # Prebuilt Core statements on a plain connection: this is the hot path of every delivery.
     with ledger.engine.begin() as conn:
-        insert_fn = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-        stmt = (
-            insert_fn(WebhookEvent)
-            .values(**values)
-            .on_conflict_do_nothing(index_elements=["stripe_event_id"])
-            .returning(WebhookEvent.id)
-        )
-        # RETURNING, not rowcount: psycopg reports -1 for this statement.
-        if conn.execute(stmt).scalar_one_or_none() is not None:
+        inserted = conn.execute(_INSERT[conn.dialect.name], values).scalar_one_or_none()
+        if inserted is not None:
             return True, None, None
-        existing = conn.execute(
-            select(WebhookEvent.status, WebhookEvent.received_at).where(
-                WebhookEvent.stripe_event_id == values["stripe_event_id"]
-            )
-        ).one()
+        existing = conn.execute(_EXISTING, {"event_id": values["stripe_event_id"]}).one()
         return False, existing.status, existing.received_at
 
 
@@ -145,9 +152,7 @@ def _finish(ledger: Ledger, event_id: str, status: Status, error: str | None) ->
             # tolerate since they re-read the object from Stripe.
             conn.execute(text("SET LOCAL synchronous_commit TO OFF"))
         conn.execute(
-            update(WebhookEvent)
-            .where(WebhookEvent.stripe_event_id == event_id)
-            .values(status=status, error=error, processed_at=utcnow())
+            _FINISH, {"event_id": event_id, "status": status, "error": error, "processed_at": utcnow()}
         )
 
 

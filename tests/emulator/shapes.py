@@ -37,7 +37,7 @@ def fixtures() -> dict[str, dict[str, Any]]:
     return data
 
 
-def annotations(cls: type) -> dict[str, Any]:
+def class_annotations(cls: type) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for base in reversed(cls.__mro__):
         out.update(getattr(base, "__annotations__", {}))
@@ -79,7 +79,7 @@ def check_object(obj: Any, path: str = "$") -> None:
     raw = obj.to_dict()
     kind = raw.get("object") if isinstance(raw.get("object"), str) else None
     cls = type(obj)
-    ann = annotations(cls)
+    ann = class_annotations(cls)
     if kind is not None and cls is not StripeObject:
         extra = set(raw) - set(ann) - {"object", "id", "deleted"}
         assert not extra, f"{path} ({kind}): fields unknown to SDK {cls.__name__}: {sorted(extra)}"
@@ -117,7 +117,7 @@ def check_object(obj: Any, path: str = "$") -> None:
             inner = _inner_classes(annotation)
             child_raw = child.to_dict() if isinstance(child, StripeObject) else {}
             if type(child) is StripeObject and inner and "object" not in child_raw:
-                inner_ann = annotations(inner[0])
+                inner_ann = class_annotations(inner[0])
                 if inner_ann:
                     unknown = set(child_raw) - set(inner_ann)
                     assert not unknown, (

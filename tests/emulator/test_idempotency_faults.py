@@ -159,7 +159,7 @@ async def test_injected_500_and_429(
     )
     retrying = stripe.StripeClient(api_key, base_addresses={"api": base_url}, max_network_retries=8)
     listed = await retrying.v1.customers.list_async()
-    assert listed.object == "list"
+    assert listed.to_dict()["object"] == "list"
 
 
 async def test_token_bucket_rate_limit(client: stripe.StripeClient, control: httpx.AsyncClient) -> None:

@@ -381,7 +381,7 @@ async def test_create_validation(
     client: stripe.StripeClient, params: dict[str, object], param: str, code: str | None
 ) -> None:
     with pytest.raises(stripe.InvalidRequestError) as exc:
-        await client.v1.payment_intents.create_async(params=params)  # type: ignore[arg-type]
+        await client.v1.payment_intents.create_async(params=params)
     assert exc.value.param == param and exc.value.code == code
 
 

@@ -81,7 +81,7 @@ async def endpoint(client: stripe.StripeClient, receiver: Receiver, events: list
     path = f"/hooks/{uuid.uuid4().hex}"
     ep = await client.v1.webhook_endpoints.create_async(
         params={"url": f"https://merchant.example{path}", "enabled_events": events}
-    )  # type: ignore[typeddict-item]
+    )
     assert ep.secret is not None and ep.secret.startswith("whsec_") and ep.status == "enabled"
     receiver.secrets[path] = ep.secret
     return path

@@ -10,6 +10,7 @@ from temporalio.common import RetryPolicy
 
 from billflow.notifications import NOTIFY_WORKFLOW, MerchantEvent
 from billflow.policies import MERCHANT_NOTIFY, ActivityOptions
+from workflows.common import notify
 from workflows.notify import NotifyMerchantWorkflow, NotifyState
 
 FAST_NOTIFY = ActivityOptions(
@@ -44,3 +45,13 @@ class GiveUpFastNotifyMerchantWorkflow(NotifyMerchantWorkflow):
     @workflow.run
     async def run(self, event: MerchantEvent) -> NotifyState:
         return await super().run(event)
+
+
+@workflow.defn
+class NotifyingFlow:
+    """A stand-in for a billing flow: notifies the merchant through workflows.common.notify, twice."""
+
+    @workflow.run
+    async def run(self, event: MerchantEvent) -> None:
+        await notify(event)
+        await notify(event)  # a replayed step: the child id makes it a no-op

@@ -26,7 +26,11 @@ from billflow.merchants import create_merchant, set_webhook_url
 from billflow.notifications import NOTIFY_WORKFLOW, MerchantEvent, notify_workflow_id
 from billflow.signing import HEADER, SignatureError, verify
 from starter.api import create_app
-from tests.integration.notify_fast import FastNotifyMerchantWorkflow, GiveUpFastNotifyMerchantWorkflow
+from tests.integration.notify_fast import (
+    FastNotifyMerchantWorkflow,
+    GiveUpFastNotifyMerchantWorkflow,
+    NotifyingFlow,
+)
 from workflows.notify import NotifyState
 
 pytestmark = [pytest.mark.devserver, pytest.mark.postgres]
@@ -106,7 +110,7 @@ def worker_for(
         return Worker(
             dev_env.client,
             task_queue=task_queue,
-            workflows=[workflow],
+            workflows=[workflow, NotifyingFlow],
             activities=notify_activities(settings, pg_ledger),
             activity_executor=ThreadPoolExecutor(max_workers=4),
         )
@@ -230,3 +234,34 @@ async def test_unreachable_merchant_gives_up_as_failed(
     assert notification(pg_ledger, event.event_id).status == "failed"
     codes = attempts(pg_ledger, event.event_id)
     assert len(codes) >= 2 and set(codes) == {500}
+
+
+async def test_flows_notify_through_workflows_common_notify_once(
+    dev_env: WorkflowEnvironment,
+    settings: Settings,
+    pg_ledger: Ledger,
+    receiver: Receiver,
+    task_queue: str,
+    worker_for: Callable[..., Worker],
+) -> None:
+    receiver.fail_first = 0
+    merchant, _ = create_merchant(pg_ledger, "flow")
+    secret = set_webhook_url(
+        pg_ledger, SecretBox(settings.encryption_key.get_secret_value()), merchant.id, receiver.url
+    )
+    event = MerchantEvent(
+        event_id=f"quote/{merchant.id}/{uuid.uuid4().hex}:quote.accepted",
+        merchant_id=merchant.id,
+        type="quote.accepted",
+        data={"quote_id": "qt_1"},
+    )
+    async with worker_for():
+        await dev_env.client.execute_workflow(
+            NotifyingFlow.run, event, id=f"quote/{merchant.id}/{uuid.uuid4().hex}", task_queue=task_queue
+        )
+        child = dev_env.client.get_workflow_handle(
+            notify_workflow_id(merchant.id, event.event_id), result_type=NotifyState
+        )
+        assert (await child.result()).status == "delivered"
+    assert receiver.statuses == [200]
+    verify(receiver.requests[0][0], receiver.requests[0][1][HEADER], secret)

@@ -8,6 +8,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.registry import Deps
 from billflow.config import Settings
+from tests.replay.history_files import record_history
 from worker import build_worker
 from workflows.hello import HelloInput, HelloWorkflow
 
@@ -18,7 +19,9 @@ async def test_hello_runs_through_worker(
     env = any_env
     deps = Deps.build(Settings(database_url=sqlite_url))
     async with build_worker(env.client, deps, task_queue=task_queue):
-        result = await env.client.execute_workflow(
+        handle = await env.client.start_workflow(
             HelloWorkflow.run, HelloInput(name="Ada"), id=f"hello/{uuid.uuid4()}", task_queue=task_queue
         )
+        result = await handle.result()
     assert result.greeting == "Hello, Ada!"
+    await record_history(handle, "hello")

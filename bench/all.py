@@ -1,0 +1,72 @@
+"""`make bench`: run every benchmark once and print one table with the figures, ratios and machine.
+
+.venv/bin/python -m bench.all
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from bench.report import parse
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCHES: list[tuple[str, list[str]]] = [
+    ("emulator load", ["bench/emulator_load.py", "--requests", "20000"]),
+    ("webhook ingestion", ["bench/webhook_ingest.py"]),
+    ("payments end to end", ["bench/payments.py"]),
+    ("ten-year subscription", ["bench/subscription_timeskip.py"]),
+    ("rate-limited burst", ["-m", "bench.rate_limit"]),
+]
+
+
+def machine() -> str:
+    cpu = "unknown cpu"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, {cpu}, Python {platform.python_version()}"
+
+
+def main() -> None:
+    console = Console()
+    table = Table(title=f"billflow benchmarks ({machine()})")
+    for column in ("benchmark", "figure", "value", "seconds"):
+        table.add_column(column)
+    failures = 0
+    for title, argv in BENCHES:
+        if argv[0].endswith(".py") and not (ROOT / argv[0]).exists():
+            table.add_row(title, "not available", "", "")
+            continue
+        console.print(f"running {title}: {' '.join(argv)}")
+        started = time.monotonic()
+        proc = subprocess.run([sys.executable, *argv], cwd=ROOT, capture_output=True, text=True, timeout=1800)
+        took = f"{time.monotonic() - started:.0f}"
+        results = parse(proc.stdout)
+        if proc.returncode or not results:
+            failures += 1
+            table.add_row(title, f"FAILED (exit {proc.returncode})", proc.stderr.strip()[-200:], took)
+            continue
+        for result in results:
+            for key, value in result.items():
+                if key != "bench":
+                    shown = f"{value:,.2f}" if isinstance(value, float) else str(value)
+                    table.add_row(title, key, shown, took)
+                    title, took = "", ""
+    console.print(table)
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()

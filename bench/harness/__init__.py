@@ -1,0 +1,1 @@
+"""Shared pieces of billflow's load and chaos harnesses: an isolated stack, a merchant receiver."""

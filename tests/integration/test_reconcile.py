@@ -1,0 +1,78 @@
+"""ReconcileWorkflow reads the emulator and the ledger and reports exactly the planted differences."""
+
+from __future__ import annotations
+
+import uuid
+
+import stripe
+from sqlalchemy import select
+from temporalio.testing import WorkflowEnvironment
+
+from activities.registry import Deps
+from activities.stripe_client import make_client
+from billflow.config import Settings
+from billflow.ledger import Payment, ReconciliationDifference
+from billflow.ledger.db import Ledger
+from tests.conftest import add_merchant
+from worker import build_worker
+from workflows.reconcile import ReconcileInput, ReconcileWorkflow
+
+
+async def _intent(client: stripe.StripeClient, wid: str, amount: int) -> stripe.PaymentIntent:
+    return await client.v1.payment_intents.create_async(
+        params={
+            "amount": amount,
+            "currency": "usd",
+            "payment_method": "pm_card_visa",
+            "confirm": True,
+            "return_url": "https://example.com/back",
+            "metadata": {"workflow_id": wid},
+        }
+    )
+
+
+async def test_reconcile_reports_planted_differences(
+    ts_env: WorkflowEnvironment, task_queue: str, sqlite_url: str, emulator_url: str
+) -> None:
+    key = f"sk_test_{uuid.uuid4().hex}"
+    settings = Settings(database_url=sqlite_url, stripe_api_base=emulator_url)
+    ledger = Ledger.from_url(settings.sqlalchemy_url)
+    merchant = add_merchant(ledger, key)
+    client = make_client(key, emulator_url)
+    good = await _intent(client, "payment/m/good", 1000)
+    wrong = await _intent(client, "payment/m/wrong", 2000)
+    orphan = await _intent(client, "payment/m/orphan", 3000)
+    with ledger.session() as s:
+        for pi, amount in ((good, 1000), (wrong, 2500)):
+            s.add(
+                Payment(
+                    id=f"pay_{pi.id}",
+                    merchant_id=merchant,
+                    workflow_id=f"wf-{pi.id}",
+                    status="completed",
+                    amount_minor=amount,
+                    currency="usd",
+                    amount_captured_minor=amount,
+                    capture_method="automatic",
+                    stripe_payment_intent_id=pi.id,
+                )
+            )
+
+    deps = Deps.build(settings)
+    async with build_worker(ts_env.client, deps, task_queue=task_queue):
+        result = await ts_env.client.execute_workflow(
+            ReconcileWorkflow.run,
+            ReconcileInput(merchant_ids=[merchant], settle_seconds=0),
+            id=f"reconcile/{uuid.uuid4()}",
+            task_queue=task_queue,
+        )
+    [report] = result.reports
+    found = {(d.object_id, d.field) for d in report.differences}
+    assert found == {(wrong.id, "amount"), (wrong.id, "amount_captured"), (orphan.id, "missing_in_ledger")}
+    assert report.checked["payment_intents"] == 3
+    with ledger.session() as s:
+        stored = s.scalars(
+            select(ReconciliationDifference).where(ReconciliationDifference.run_key == result.run_key)
+        ).all()
+    assert {(d.object_id, d.field) for d in stored} == found
+    ledger.dispose()
