@@ -16,6 +16,7 @@ from billflow.config import Settings
 from billflow.idempotency import workflow_id
 from billflow.money import format_money
 from billflow.quotes import QUOTE_FLOW, QuoteInput, QuoteState
+from billflow.signals import STATE_QUERY
 from workflows.common import start_attributes
 from workflows.quote import QuoteWorkflow
 from workflows.stripe_write import StripeWriteWorkflow
@@ -78,8 +79,8 @@ async def start_quote(client: Client, task_queue: str, wid: str, data: QuoteInpu
 
 async def quote_state(client: Client, wid: str) -> QuoteState:
     """The flow's live state (the `state` query); works on finished flows too."""
-    handle = client.get_workflow_handle_for(QuoteWorkflow.run, wid)
-    return await handle.query(QuoteWorkflow.state)
+    state: QuoteState = await client.get_workflow_handle(wid).query(STATE_QUERY, result_type=QuoteState)
+    return state
 
 
 async def signal_quote(client: Client, wid: str, signal: str, payload: Any) -> None:

@@ -18,6 +18,7 @@ from billflow.notifications import MerchantEvent
 from billflow.policies import LEDGER_WRITE, STRIPE_READ, STRIPE_WRITE
 from billflow.signals import APPROVE, CANCEL, REJECT, STATE_QUERY, STRIPE_EVENT, Decision, StripeEventSignal
 from workflows.common import clear_waiting, notify, set_status, set_waiting
+from workflows.subscription import SubscriptionInput
 
 with workflow.unsafe.imports_passed_through():
     from activities.invoices import InvoiceActivities, InvoiceSnapshot, InvoiceStepInput
@@ -37,7 +38,6 @@ with workflow.unsafe.imports_passed_through():
         QuoteInput,
         QuoteState,
         QuoteStatus,
-        SubscriptionChildInput,
         quote_public_id,
     )
 
@@ -207,12 +207,13 @@ class QuoteWorkflow:
         s = self._state
         assert quote.subscription_id is not None
         child_id = f"subscription/{data.merchant_id}/{s.quote_id}"
-        child = SubscriptionChildInput(
+        child = SubscriptionInput(
             merchant_id=data.merchant_id,
-            user_id=data.user_id or (s.stripe_customer_id or ""),
-            stripe_customer_id=s.stripe_customer_id or "",
-            price_id=quote.subscription_price_id or "",
+            user_id=data.user_id,
+            stripe_customer_id=s.stripe_customer_id,
+            price_id=quote.subscription_price_id,
             adopt_subscription_id=quote.subscription_id,
+            currency=s.currency,
         )
         try:
             await workflow.start_child_workflow(

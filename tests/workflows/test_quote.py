@@ -23,13 +23,13 @@ from billflow.quotes import (
     QuoteLine,
     QuoteState,
     Recurring,
-    SubscriptionChildInput,
 )
 from billflow.signals import APPROVE, CANCEL, REJECT, STRIPE_EVENT, Decision, StripeEventSignal
 from billflow.temporal_setup import register_search_attributes
 from tests.workflows.test_quote_fakes import FakeNotifyWorkflow, FakeStripe, FakeSubscriptionWorkflow
 from workflows.common import start_attributes
 from workflows.quote import QuoteWorkflow
+from workflows.subscription import SubscriptionInput
 
 MERCHANT = "m_test"
 MANAGER = Decision(by="manager@example.com", reason="margin ok")
@@ -246,17 +246,18 @@ async def test_recurring_quote_becomes_subscription_child(
         result = await handle.result()
         assert result.subscription_workflow_id is not None
         child_handle = quote_env.client.get_workflow_handle(
-            result.subscription_workflow_id, result_type=SubscriptionChildInput
+            result.subscription_workflow_id, result_type=SubscriptionInput
         )
         child = await child_handle.result()
     assert result.status == "subscribed"
     assert result.stripe_subscription_id == "sub_1"
-    assert child == SubscriptionChildInput(
+    assert child == SubscriptionInput(
         merchant_id=MERCHANT,
         user_id="u1",
         stripe_customer_id="cus_u1",
         price_id="price_gold",
         adopt_subscription_id="sub_1",
+        currency="usd",
     )
     assert fake.called("invoices.finalize") == []
 

@@ -10,6 +10,8 @@ from typing import Any
 from temporalio import activity, workflow
 from temporalio.exceptions import ApplicationError
 
+from workflows.subscription import SubscriptionInput
+
 with workflow.unsafe.imports_passed_through():
     from activities.invoices import InvoiceSnapshot, InvoiceStepInput
     from activities.quotes import (
@@ -22,7 +24,6 @@ with workflow.unsafe.imports_passed_through():
     )
     from activities.quotes_ledger import InvoiceRecord, QuoteRecord
     from billflow.notifications import MerchantEvent
-    from billflow.quotes import SubscriptionChildInput
 
 
 @workflow.defn(name="NotifyMerchantWorkflow")
@@ -39,7 +40,7 @@ class FakeSubscriptionWorkflow:
     """Stands in for the subscriptions branch's workflow: returns what it was handed."""
 
     @workflow.run
-    async def run(self, data: SubscriptionChildInput) -> SubscriptionChildInput:
+    async def run(self, data: SubscriptionInput) -> SubscriptionInput:
         return data
 
 
