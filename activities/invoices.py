@@ -19,6 +19,7 @@ class InvoiceStepInput(BaseModel):
     merchant_id: str
     invoice_id: str
     idempotency_key: str | None = None
+    workflow_id: str | None = None  # tagged on a draft's metadata so its webhooks reach the flow
 
 
 class InvoiceSnapshot(BaseModel):
@@ -92,6 +93,13 @@ class InvoiceActivities:
             current = await client.v1.invoices.retrieve_async(data.invoice_id)
             if current.status != "draft":
                 return snapshot(current)
+            tags = current.metadata.to_dict() if current.metadata is not None else {}
+            if data.workflow_id and tags.get("workflow_id") != data.workflow_id:
+                await client.v1.invoices.update_async(
+                    data.invoice_id,
+                    {"metadata": {"workflow_id": data.workflow_id}},
+                    {"idempotency_key": f"{data.idempotency_key}-tag"} if data.idempotency_key else None,
+                )
             return snapshot(
                 await client.v1.invoices.finalize_invoice_async(
                     data.invoice_id, {"auto_advance": False}, self._opts(data)

@@ -206,9 +206,13 @@ class StripeWriteInput(BaseModel):
 
 
 class StripeWriteResult(BaseModel):
+    """The written Stripe object; `status` "running" when the write had not finished in the wait."""
+
     operation: str
     object_id: str | None
-    object: dict[str, Any]
+    object: dict[str, Any] = Field(default_factory=dict)
+    status: Literal["succeeded", "running"] = "succeeded"
+    workflow_id: str | None = None
 
 
 def validate_params(operation: str, params: dict[str, Any]) -> dict[str, Any]:

@@ -112,13 +112,3 @@ class QuoteState(BaseModel):
 def quote_public_id(workflow_id: str) -> str:
     """billflow's quote id, derived from the workflow id so any process can compute it."""
     return "quo_" + hashlib.sha256(workflow_id.encode()).hexdigest()[:24]
-
-
-class SubscriptionChildInput(BaseModel):
-    """The fields of the subscriptions flow's `SubscriptionInput` a quote hands over (a mirror of it)."""
-
-    merchant_id: str
-    user_id: str
-    stripe_customer_id: str
-    price_id: str
-    adopt_subscription_id: str

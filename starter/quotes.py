@@ -16,6 +16,7 @@ from billflow.config import Settings
 from billflow.idempotency import workflow_id
 from billflow.money import format_money
 from billflow.quotes import QUOTE_FLOW, QuoteInput, QuoteState
+from billflow.signals import STATE_QUERY
 from workflows.common import start_attributes
 from workflows.quote import QuoteWorkflow
 from workflows.stripe_write import StripeWriteWorkflow
@@ -78,8 +79,8 @@ async def start_quote(client: Client, task_queue: str, wid: str, data: QuoteInpu
 
 async def quote_state(client: Client, wid: str) -> QuoteState:
     """The flow's live state (the `state` query); works on finished flows too."""
-    handle = client.get_workflow_handle_for(QuoteWorkflow.run, wid)
-    return await handle.query(QuoteWorkflow.state)
+    state: QuoteState = await client.get_workflow_handle(wid).query(STATE_QUERY, result_type=QuoteState)
+    return state
 
 
 async def signal_quote(client: Client, wid: str, signal: str, payload: Any) -> None:
@@ -87,10 +88,12 @@ async def signal_quote(client: Client, wid: str, signal: str, payload: Any) -> N
 
 
 async def run_stripe_write(
-    client: Client, task_queue: str, idempotency_key: str, data: StripeWriteInput
+    client: Client, task_queue: str, idempotency_key: str, data: StripeWriteInput, wait_seconds: float = 20
 ) -> StripeWriteResult:
-    """Run one catalogue write to the end; a repeated key returns the first run's result.
+    """Run one catalogue write; a repeated key returns the first run's result.
 
+    Waits up to `wait_seconds` (workers down or Stripe retrying): after that the result says
+    `status="running"` with the workflow id, and the same request later returns the outcome.
     Raises StripeRequestError for a Stripe refusal (unknown id, invalid request, decline).
     """
     wid = workflow_id(STRIPE_WRITE_FLOW, data.merchant_id, idempotency_key)
@@ -108,12 +111,16 @@ async def run_stripe_write(
     except WorkflowAlreadyStartedError:
         handle = client.get_workflow_handle_for(StripeWriteWorkflow.run, wid)
     try:
-        return await handle.result()
+        result = await asyncio.wait_for(handle.result(), wait_seconds)
+    except TimeoutError:
+        return StripeWriteResult(operation=data.operation, object_id=None, status="running", workflow_id=wid)
     except WorkflowFailureError as exc:
         cause = exc.cause
         if isinstance(cause, ActivityError) and isinstance(cause.cause, ApplicationError):
             raise stripe_request_error(cause.cause) from None
         raise
+    result.workflow_id = wid
+    return result
 
 
 async def demo_quote(settings: Settings) -> tuple[str, str, bool]:

@@ -6,6 +6,7 @@ SubscriptionWorkflow child (abandoned, so it outlives this flow).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,6 +18,7 @@ from billflow.notifications import MerchantEvent
 from billflow.policies import LEDGER_WRITE, STRIPE_READ, STRIPE_WRITE
 from billflow.signals import APPROVE, CANCEL, REJECT, STATE_QUERY, STRIPE_EVENT, Decision, StripeEventSignal
 from workflows.common import clear_waiting, notify, set_status, set_waiting
+from workflows.subscription import SubscriptionInput
 
 with workflow.unsafe.imports_passed_through():
     from activities.invoices import InvoiceActivities, InvoiceSnapshot, InvoiceStepInput
@@ -36,7 +38,6 @@ with workflow.unsafe.imports_passed_through():
         QuoteInput,
         QuoteState,
         QuoteStatus,
-        SubscriptionChildInput,
         quote_public_id,
     )
 
@@ -206,12 +207,13 @@ class QuoteWorkflow:
         s = self._state
         assert quote.subscription_id is not None
         child_id = f"subscription/{data.merchant_id}/{s.quote_id}"
-        child = SubscriptionChildInput(
+        child = SubscriptionInput(
             merchant_id=data.merchant_id,
-            user_id=data.user_id or (s.stripe_customer_id or ""),
-            stripe_customer_id=s.stripe_customer_id or "",
-            price_id=quote.subscription_price_id or "",
+            user_id=data.user_id,
+            stripe_customer_id=s.stripe_customer_id,
+            price_id=quote.subscription_price_id,
             adopt_subscription_id=quote.subscription_id,
+            currency=s.currency,
         )
         try:
             await workflow.start_child_workflow(
@@ -270,9 +272,12 @@ class QuoteWorkflow:
                     InvoiceActivities.mark_uncollectible, invoice.id, "mark_uncollectible"
                 )
                 break
-            seen = self._events
+
+            def new_event(seen: int = self._events) -> bool:
+                return self._events > seen
+
             set_waiting(f"payment of invoice {invoice.id}", deadline, STRIPE_EVENT)
-            await self._wait(lambda seen=seen: self._events > seen, min(deadline, workflow.now() + poll))
+            await self._wait(new_event, min(deadline, workflow.now() + poll))
             clear_waiting()
             invoice = await workflow.execute_activity_method(
                 InvoiceActivities.retrieve,
@@ -284,7 +289,7 @@ class QuoteWorkflow:
 
     # -- helpers -------------------------------------------------------------------------------
 
-    async def _wait(self, condition: Any, until: datetime) -> bool:
+    async def _wait(self, condition: Callable[[], bool], until: datetime) -> bool:
         """Wait for `condition` until `until`; True if it came true in time."""
         remaining = until - workflow.now()
         if remaining <= timedelta(0):
@@ -317,6 +322,7 @@ class QuoteWorkflow:
                 merchant_id=s.merchant_id,
                 invoice_id=invoice_id,
                 idempotency_key=stripe_key(s.workflow_id, step),
+                workflow_id=s.workflow_id,
             ),
             summary=f"{step.replace('_', ' ')} {invoice_id}",
             **STRIPE_WRITE.kwargs(),

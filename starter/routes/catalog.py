@@ -15,7 +15,6 @@ import stripe
 from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
 from activities.stripe_client import StripeClients
@@ -31,19 +30,28 @@ from billflow.catalog import (
 from billflow.ledger.db import Ledger
 from billflow.money import MoneyError, to_minor
 from starter.deps import (
+    AppState,
     IdempotencyKeyDep,
     LedgerDep,
     MerchantDep,
     SettingsDep,
-    TemporalDep,
+    StateDep,
     app_state,
     idempotent_request_async,
 )
 from starter.deps import require_scope as scope
-from starter.envelope import ApiError, Envelope, ok
+from starter.envelope import ApiError, Envelope, ErrorEnvelope, ok
 from starter.quotes import StripeRequestError, run_stripe_write, stripe_request_error
 
-router = APIRouter(prefix="/v1/catalog", tags=["catalog"])
+router = APIRouter(
+    prefix="/v1/catalog",
+    tags=["catalog"],
+    responses={
+        402: {"model": ErrorEnvelope, "description": "Card declined"},
+        502: {"model": ErrorEnvelope, "description": "Stripe refused billflow's credentials or failed"},
+        503: {"model": ErrorEnvelope, "description": "Temporal unreachable: nothing was written"},
+    },
+)
 
 READ = [scope("payments:read")]
 WRITE = [scope("payments:write")]
@@ -116,7 +124,7 @@ class Writer:
 
     merchant_id: str
     key: str
-    client: Client
+    state: AppState
     ledger: Ledger
     task_queue: str
 
@@ -137,7 +145,8 @@ class Writer:
             self.ledger, self.merchant_id, STRIPE_WRITE_FLOW, self.key, data.model_dump(mode="json")
         )
         try:
-            return await run_stripe_write(self.client, self.task_queue, self.key, data)
+            client = await self.state.temporal()  # only now: a bad request is a 4xx even with Temporal down
+            return await run_stripe_write(client, self.task_queue, self.key, data)
         except StripeRequestError as exc:
             raise _api_error(exc) from None
 
@@ -145,11 +154,11 @@ class Writer:
 def _writer(
     merchant: MerchantDep,
     key: IdempotencyKeyDep,
-    client: TemporalDep,
+    state: StateDep,
     ledger: LedgerDep,
     settings: SettingsDep,
 ) -> Writer:
-    return Writer(merchant.merchant_id, key, client, ledger, settings.temporal_task_queue)
+    return Writer(merchant.merchant_id, key, state, ledger, settings.temporal_task_queue)
 
 
 WriterDep = Annotated[Writer, Depends(_writer)]

@@ -14,10 +14,14 @@ from billflow.ledger import Invoice
 from billflow.ledger.db import Ledger
 from billflow.money import from_minor
 from starter.deps import LedgerDep, MerchantDep, require_scope
-from starter.envelope import ApiError, Envelope, ok
+from starter.envelope import ApiError, Envelope, ErrorEnvelope, ok
 from starter.routes.catalog import Writer, WriterDep
 
-router = APIRouter(prefix="/v1/invoices", tags=["invoices"])
+router = APIRouter(
+    prefix="/v1/invoices",
+    tags=["invoices"],
+    responses={503: {"model": ErrorEnvelope, "description": "Temporal unreachable"}},
+)
 
 READ = [require_scope("payments:read")]
 WRITE = [require_scope("quotes:write")]

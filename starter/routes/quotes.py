@@ -10,7 +10,6 @@ from fastapi import APIRouter, Path, Query
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from sqlalchemy import select
-from temporalio.client import Client
 from temporalio.service import RPCError
 
 from billflow.ledger import IdempotentRequest, Quote
@@ -29,18 +28,23 @@ from billflow.quotes import (
 )
 from billflow.signals import APPROVE, CANCEL, REJECT, Decision
 from starter.deps import (
+    AppState,
     IdempotencyKeyDep,
     LedgerDep,
     MerchantDep,
     SettingsDep,
-    TemporalDep,
+    StateDep,
     idempotent_request_async,
     require_scope,
 )
-from starter.envelope import ApiError, Envelope, ok
+from starter.envelope import ApiError, Envelope, ErrorEnvelope, ok
 from starter.quotes import quote_state, quote_workflow_id, signal_quote, start_quote
 
-router = APIRouter(prefix="/v1/quotes", tags=["quotes"])
+router = APIRouter(
+    prefix="/v1/quotes",
+    tags=["quotes"],
+    responses={503: {"model": ErrorEnvelope, "description": "Temporal unreachable"}},
+)
 
 READ = [require_scope("payments:read")]
 WRITE = [require_scope("quotes:write")]
@@ -188,11 +192,12 @@ def _find(ledger: Ledger, merchant_id: str, quote_id: str) -> tuple[str, Quote |
     return None
 
 
-async def _live(client: Client, ledger: Ledger, merchant_id: str, quote_id: str) -> QuoteOut:
+async def _live(state: AppState, ledger: Ledger, merchant_id: str, quote_id: str) -> QuoteOut:
     found = await run_in_threadpool(_find, ledger, merchant_id, quote_id)
     if found is None:
         raise ApiError(404, "not_found", f"no quote {quote_id}")
     wid, row = found
+    client = await state.temporal()
     try:
         return from_state(await quote_state(client, wid))
     except RPCError:
@@ -206,7 +211,7 @@ async def create_quote(
     body: QuoteIn,
     merchant: MerchantDep,
     ledger: LedgerDep,
-    client: TemporalDep,
+    state: StateDep,
     settings: SettingsDep,
     key: IdempotencyKeyDep,
 ) -> Envelope[QuoteOut]:
@@ -214,13 +219,14 @@ async def create_quote(
     data = to_input(merchant.merchant_id, body)
     wid = await idempotent_request_async(ledger, merchant.merchant_id, QUOTE_FLOW, key, body)
     assert wid == quote_workflow_id(merchant.merchant_id, key)
+    client = await state.temporal()
     await start_quote(client, settings.temporal_task_queue, wid, data)
-    state = QuoteState(quote_id="", workflow_id=wid, merchant_id=merchant.merchant_id)
+    current = QuoteState(quote_id=quote_public_id(wid), workflow_id=wid, merchant_id=merchant.merchant_id)
     try:
-        state = await quote_state(client, wid)
+        current = await quote_state(client, wid)
     except RPCError:
-        state.quote_id = quote_public_id(wid)
-    return ok(from_state(state))
+        pass  # not picked up by a worker yet: it is "creating"
+    return ok(from_state(current))
 
 
 @router.get("", dependencies=READ)
@@ -244,10 +250,10 @@ def list_quotes(
 
 @router.get("/{quote_id}", dependencies=READ)
 async def get_quote(
-    quote_id: QuoteId, merchant: MerchantDep, ledger: LedgerDep, client: TemporalDep
+    quote_id: QuoteId, merchant: MerchantDep, ledger: LedgerDep, state: StateDep
 ) -> Envelope[QuoteOut]:
     """One quote, with the flow's live status."""
-    return ok(await _live(client, ledger, merchant.merchant_id, quote_id))
+    return ok(await _live(state, ledger, merchant.merchant_id, quote_id))
 
 
 ALLOWED: dict[str, tuple[str, ...]] = {
@@ -264,46 +270,46 @@ async def _decide(
     body: Decision,
     merchant_id: str,
     ledger: Ledger,
-    client: Client,
+    state: AppState,
 ) -> QuoteOut:
-    current = await _live(client, ledger, merchant_id, quote_id)
+    current = await _live(state, ledger, merchant_id, quote_id)
     if current.status not in ALLOWED[action]:
         raise ApiError(
             409,
             "invalid_state",
             f"cannot {action} a quote in status {current.status} (allowed in: {', '.join(ALLOWED[action])})",
         )
-    await signal_quote(client, current.workflow_id, action, body)
+    await signal_quote(await state.temporal(), current.workflow_id, action, body)
     return current
 
 
 @router.post("/{quote_id}/approve", dependencies=WRITE)
 async def approve_quote(
-    quote_id: QuoteId, body: Decision, merchant: MerchantDep, ledger: LedgerDep, client: TemporalDep
+    quote_id: QuoteId, body: Decision, merchant: MerchantDep, ledger: LedgerDep, state: StateDep
 ) -> Envelope[QuoteOut]:
     """A manager approves the draft quote; the flow finalizes it."""
-    return ok(await _decide(APPROVE, quote_id, body, merchant.merchant_id, ledger, client))
+    return ok(await _decide(APPROVE, quote_id, body, merchant.merchant_id, ledger, state))
 
 
 @router.post("/{quote_id}/reject", dependencies=WRITE)
 async def reject_quote(
-    quote_id: QuoteId, body: Decision, merchant: MerchantDep, ledger: LedgerDep, client: TemporalDep
+    quote_id: QuoteId, body: Decision, merchant: MerchantDep, ledger: LedgerDep, state: StateDep
 ) -> Envelope[QuoteOut]:
     """A manager rejects the draft quote; the flow cancels it at Stripe."""
-    return ok(await _decide(REJECT, quote_id, body, merchant.merchant_id, ledger, client))
+    return ok(await _decide(REJECT, quote_id, body, merchant.merchant_id, ledger, state))
 
 
 @router.post("/{quote_id}/accept", dependencies=WRITE)
 async def accept_quote(
-    quote_id: QuoteId, body: Decision, merchant: MerchantDep, ledger: LedgerDep, client: TemporalDep
+    quote_id: QuoteId, body: Decision, merchant: MerchantDep, ledger: LedgerDep, state: StateDep
 ) -> Envelope[QuoteOut]:
     """The customer accepted the open quote; the flow invoices (or subscribes) them."""
-    return ok(await _decide(ACCEPT, quote_id, body, merchant.merchant_id, ledger, client))
+    return ok(await _decide(ACCEPT, quote_id, body, merchant.merchant_id, ledger, state))
 
 
 @router.post("/{quote_id}/cancel", dependencies=WRITE)
 async def cancel_quote(
-    quote_id: QuoteId, body: Decision, merchant: MerchantDep, ledger: LedgerDep, client: TemporalDep
+    quote_id: QuoteId, body: Decision, merchant: MerchantDep, ledger: LedgerDep, state: StateDep
 ) -> Envelope[QuoteOut]:
     """Cancel a quote not yet accepted."""
-    return ok(await _decide(CANCEL, quote_id, body, merchant.merchant_id, ledger, client))
+    return ok(await _decide(CANCEL, quote_id, body, merchant.merchant_id, ledger, state))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import uuid
 from typing import Any
@@ -214,3 +215,44 @@ async def test_accept_committed_at_stripe_but_response_lost_is_not_repeated(
     assert attempts and attempts[0] >= 2, "the lost response made the accept step retry"
     invoices = s.stripe.v1.invoices.list({"customer": cus})
     assert [i.status for i in invoices.data] == ["paid"], "one acceptance, one invoice, paid once"
+
+
+async def test_recurring_quote_hands_the_subscription_to_a_child(stack: Stack) -> None:
+    s = stack
+    cus = await customer_with_card(s)
+    product = (await s.ok("POST", "/v1/catalog/products", {"name": "Gold plan"}))["object_id"]
+    monthly = {
+        "currency": "usd",
+        "product": product,
+        "unit_amount": "49.00",
+        "recurring": {"interval": "month"},
+    }
+    quote_id = (
+        await s.ok("POST", "/v1/quotes", {"customer_id": cus, "line_items": [{"price_data": monthly}]})
+    )["id"]
+    await reach(s, quote_id, "awaiting_approval")
+    await s.ok("POST", f"/v1/quotes/{quote_id}/approve", MANAGER)
+    await reach(s, quote_id, "open")
+    await s.ok("POST", f"/v1/quotes/{quote_id}/accept", {"by": "buyer@example.com"})
+    done = await reach(s, quote_id, "subscribed")
+    sub_id = done["stripe_subscription_id"]
+    assert sub_id.startswith("sub_")
+    child = s.temporal.get_workflow_handle(f"subscription/{s.merchant_id}/{quote_id}")
+    described = await child.describe()
+    assert described.workflow_type == "SubscriptionWorkflow"
+    handed = await child.fetch_history()
+    started = handed.events[0].workflow_execution_started_event_attributes
+    payload = json.loads(started.input.payloads[0].data)
+    price = s.stripe.v1.subscriptions.retrieve(sub_id).items.data[0].price.id
+    handed_over = {
+        k: payload[k]
+        for k in ("merchant_id", "user_id", "stripe_customer_id", "price_id", "adopt_subscription_id")
+    }
+    assert handed_over == {
+        "merchant_id": s.merchant_id,
+        "user_id": None,
+        "stripe_customer_id": cus,
+        "price_id": price,
+        "adopt_subscription_id": sub_id,
+    }
+    await child.terminate("test over: the subscriptions flow is not part of this branch")

@@ -11,7 +11,7 @@ import pytest
 from temporalio.client import WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
+from temporalio.worker import Replayer, Worker
 
 from billflow.binaries import temporal_test_server
 from billflow.idempotency import stripe_key
@@ -23,13 +23,13 @@ from billflow.quotes import (
     QuoteLine,
     QuoteState,
     Recurring,
-    SubscriptionChildInput,
 )
 from billflow.signals import APPROVE, CANCEL, REJECT, STRIPE_EVENT, Decision, StripeEventSignal
 from billflow.temporal_setup import register_search_attributes
 from tests.workflows.test_quote_fakes import FakeNotifyWorkflow, FakeStripe, FakeSubscriptionWorkflow
 from workflows.common import start_attributes
 from workflows.quote import QuoteWorkflow
+from workflows.subscription import SubscriptionInput
 
 MERCHANT = "m_test"
 MANAGER = Decision(by="manager@example.com", reason="margin ok")
@@ -121,6 +121,9 @@ async def test_approve_accept_invoice_paid(quote_env: WorkflowEnvironment, task_
         result = await handle.result()
         finalized = await notified(quote_env, handle.id, "quote.finalized")
         paid = await notified(quote_env, handle.id, "invoice.paid")
+        history = await handle.fetch_history()
+    # The recorded history replays on today's code: no nondeterminism in the flow.
+    await Replayer(workflows=[QuoteWorkflow], data_converter=pydantic_data_converter).replay_workflow(history)
     wid = handle.id
     assert result.status == "paid"
     assert result.approved_by == "manager@example.com"
@@ -243,17 +246,18 @@ async def test_recurring_quote_becomes_subscription_child(
         result = await handle.result()
         assert result.subscription_workflow_id is not None
         child_handle = quote_env.client.get_workflow_handle(
-            result.subscription_workflow_id, result_type=SubscriptionChildInput
+            result.subscription_workflow_id, result_type=SubscriptionInput
         )
         child = await child_handle.result()
     assert result.status == "subscribed"
     assert result.stripe_subscription_id == "sub_1"
-    assert child == SubscriptionChildInput(
+    assert child == SubscriptionInput(
         merchant_id=MERCHANT,
         user_id="u1",
         stripe_customer_id="cus_u1",
         price_id="price_gold",
         adopt_subscription_id="sub_1",
+        currency="usd",
     )
     assert fake.called("invoices.finalize") == []
 
@@ -261,7 +265,7 @@ async def test_recurring_quote_becomes_subscription_child(
 async def test_retryable_stripe_error_is_retried_with_the_same_key(
     quote_env: WorkflowEnvironment, task_queue: str
 ) -> None:
-    fake = FakeStripe(auto_approve_below_minor=10**9, create_failures=1)
+    fake = FakeStripe(auto_approve_below_minor=10**9, create_failures=1, invoice_finalize_failures=1)
     async with running(quote_env, task_queue, fake):
         handle = await start(quote_env, task_queue, quote_input())
         await reach(handle, "open")
@@ -269,6 +273,8 @@ async def test_retryable_stripe_error_is_retried_with_the_same_key(
         result = await handle.result()
     key = stripe_key(handle.id, "create_quote")
     assert fake.called("quotes.create") == [key, key], "one failure, one retry, same idempotency key"
+    finalize = stripe_key(handle.id, "finalize_invoice")
+    assert fake.called("invoices.finalize") == [finalize, finalize], "mid-way: after acceptance"
     assert len(fake.quotes) == 1
     assert result.status == "paid"
 

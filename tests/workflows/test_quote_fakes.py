@@ -10,6 +10,8 @@ from typing import Any
 from temporalio import activity, workflow
 from temporalio.exceptions import ApplicationError
 
+from workflows.subscription import SubscriptionInput
+
 with workflow.unsafe.imports_passed_through():
     from activities.invoices import InvoiceSnapshot, InvoiceStepInput
     from activities.quotes import (
@@ -22,7 +24,6 @@ with workflow.unsafe.imports_passed_through():
     )
     from activities.quotes_ledger import InvoiceRecord, QuoteRecord
     from billflow.notifications import MerchantEvent
-    from billflow.quotes import SubscriptionChildInput
 
 
 @workflow.defn(name="NotifyMerchantWorkflow")
@@ -39,7 +40,7 @@ class FakeSubscriptionWorkflow:
     """Stands in for the subscriptions branch's workflow: returns what it was handed."""
 
     @workflow.run
-    async def run(self, data: SubscriptionChildInput) -> SubscriptionChildInput:
+    async def run(self, data: SubscriptionInput) -> SubscriptionInput:
         return data
 
 
@@ -50,6 +51,7 @@ class FakeStripe:
     auto_approve_below_minor: int | None = None
     decline_payment: bool = False
     create_failures: int = 0
+    invoice_finalize_failures: int = 0
     invoice_paid_on_retrieve: bool = False
     quotes: dict[str, QuoteSnapshot] = field(default_factory=dict)
     invoices: dict[str, InvoiceSnapshot] = field(default_factory=dict)
@@ -143,6 +145,9 @@ class FakeStripe:
         @activity.defn(name="invoices.finalize")
         async def inv_finalize(data: InvoiceStepInput) -> InvoiceSnapshot:
             inv = invoice("invoices.finalize", data)
+            if fake.invoice_finalize_failures > 0:
+                fake.invoice_finalize_failures -= 1
+                raise ApplicationError("Stripe answered 409 lock_timeout", type="StripeUnavailable")
             inv.status, inv.hosted_invoice_url = "open", "https://invoice.example/in_1"
             return inv
 
