@@ -38,9 +38,17 @@ def start_attributes(
     return TypedSearchAttributes(pairs)
 
 
+# Operators search one word for "a person must act", whatever each API calls that state.
+OPERATOR_STATUS = {"requires_approval": "awaiting_approval"}
+
+
 def set_status(status: str, *, customer_id: str | None = None, amount_minor: int | None = None) -> None:
-    """Upsert BillingStatus (and any newly known facts) so operators can filter on it."""
-    updates: list[SearchAttributeUpdate[Any]] = [sa.BILLING_STATUS.value_set(status)]
+    """Upsert BillingStatus (and any newly known facts) so operators can filter on it.
+
+    Every flow waiting for a manager shows `BillingStatus="awaiting_approval"`.
+    """
+    shown = OPERATOR_STATUS.get(status, status)
+    updates: list[SearchAttributeUpdate[Any]] = [sa.BILLING_STATUS.value_set(shown)]
     if customer_id:
         updates.append(sa.CUSTOMER_ID.value_set(customer_id))
     if amount_minor is not None:
