@@ -39,8 +39,8 @@ from worker import build_worker
 
 pytestmark = [pytest.mark.devserver]
 # `BILLFLOW_SCREENSHOT_DIR=docs/screenshots` refreshes the README's pictures.
-SCREENSHOTS = Path(os.environ.get("BILLFLOW_SCREENSHOT_DIR", Path(tempfile.gettempdir()) / "billflow-screenshots"))
-    os.environ.get("BILLFLOW_SCREENSHOT_DIR", Path(__file__).resolve().parents[2] / "docs" / "screenshots")
+SCREENSHOTS = Path(
+    os.environ.get("BILLFLOW_SCREENSHOT_DIR", Path(tempfile.gettempdir()) / "billflow-screenshots")
 )
 
 
