@@ -36,8 +36,8 @@ from starter.deps import (
     MerchantDep,
     SettingsDep,
     StateDep,
-    app_state,
     idempotent_request_async,
+    state_of,
 )
 from starter.deps import require_scope as scope
 from starter.envelope import ApiError, Envelope, ErrorEnvelope, ok
@@ -66,7 +66,7 @@ class StripeList(BaseModel):
 
 
 def _clients(request: Request, settings: SettingsDep, ledger: LedgerDep) -> StripeClients:
-    state = app_state(request)
+    state = state_of(request)
     clients: StripeClients | None = getattr(state, "stripe_clients", None)
     if clients is None:
         clients = StripeClients(settings, ledger)
