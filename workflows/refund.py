@@ -33,7 +33,7 @@ with workflow.unsafe.imports_passed_through():
         Waiting,
     )
     from billflow.policies import LEDGER_WRITE, STRIPE_WRITE
-    from billflow.signals import APPROVE, REJECT, STATE_QUERY, Decision
+    from billflow.signals import APPROVE, REJECT, STATE_QUERY, STRIPE_EVENT, Decision, StripeEventSignal
     from workflows.common import clear_waiting, notify, set_status, set_waiting
 
 
@@ -54,6 +54,10 @@ class RefundWorkflow:
         """Returns once the refund is done, refused, or waiting for approval."""
         await workflow.wait_condition(lambda: self._first_known)
         return self.state()
+
+    @workflow.signal(name=STRIPE_EVENT)
+    def stripe_event(self, event: StripeEventSignal) -> None:
+        """Card refunds settle in the create call; later refund events need no action here."""
 
     @workflow.signal(name=APPROVE)
     def approve(self, decision: Decision) -> None:
