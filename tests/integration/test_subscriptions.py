@@ -26,6 +26,7 @@ from billflow.ledger import Invoice, Notification, SavedCard
 from billflow.ledger.db import Ledger
 from billflow.merchants import create_merchant
 from starter.api import create_app
+from starter.subscriptions import demo_subscription
 from stripe_emulator import run_in_thread
 from worker import build_worker
 
@@ -217,3 +218,12 @@ async def test_failing_card_leads_to_past_due(stack: Stack) -> None:
 
     assert await eventually(notified)
     await stack.api.post(f"/v1/subscriptions/{state['subscription_id']}/cancel", json={})
+
+
+async def test_demo_step_saves_a_card_and_subscribes(
+    stack: Stack, dev_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    wid, outcome, ok = await demo_subscription(dev_env.client, stack.merchant_id, task_queue)
+    assert ok, outcome
+    assert "active" in outcome and "4242" in outcome
+    assert wid.startswith(f"subscription/{stack.merchant_id}/")
