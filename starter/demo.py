@@ -28,6 +28,9 @@ async def run_demo(settings: Settings, console: Console) -> int:
     ok = result.greeting == "Hello, billflow!"
     failures += not ok
     table.add_row("hello", wf_id, result.greeting, "yes" if ok else "NO")
+    merchant_ok, merchant_outcome = await demo_merchant_api(settings)
+    failures += not merchant_ok
+    table.add_row("merchant API", "-", merchant_outcome, "yes" if merchant_ok else "NO")
     sub_wid, sub_outcome, sub_ok = await demo_subscription(
         client, DEMO_MERCHANT_ID, settings.temporal_task_queue
     )
@@ -39,3 +42,19 @@ async def run_demo(settings: Settings, console: Console) -> int:
         f"{settings.temporal_namespace}/workflows"
     )
     return 1 if failures else 0
+
+
+async def demo_merchant_api(settings: Settings) -> tuple[bool, str]:
+    """The demo merchant answers over HTTP with its fixed dev API key."""
+    import httpx
+
+    url = f"http://{settings.api_host}:{settings.api_port}/v1/merchant"
+    try:
+        async with httpx.AsyncClient(timeout=10) as http:
+            resp = await http.get(url, headers={"X-API-Key": settings.demo_api_key.get_secret_value()})
+    except httpx.HTTPError as exc:
+        return False, f"API unreachable: {exc}"
+    data = (resp.json().get("data") or {}) if resp.status_code == 200 else {}
+    if not isinstance(data, dict):
+        data = {}
+    return data.get("id") == "mer_demo", f"GET /v1/merchant -> {resp.status_code} {data.get('name', '')}"

@@ -78,25 +78,30 @@ class AppState:
             self._ledger.dispose()
 
 
-def app_state(request: Request) -> AppState:
+def state_of(request: Request) -> AppState:
     state: AppState = request.app.state.billflow
     return state
 
 
-def _settings(request: Request) -> Settings:
-    return app_state(request).settings
+# Trivial dependencies are `async def` on purpose: FastAPI runs sync ones in the thread pool.
+async def app_state(request: Request) -> AppState:
+    return state_of(request)
 
 
-def _ledger(request: Request) -> Ledger:
-    return app_state(request).ledger
+async def _settings(request: Request) -> Settings:
+    return state_of(request).settings
 
 
-def _box(request: Request) -> SecretBox:
-    return app_state(request).box
+async def _ledger(request: Request) -> Ledger:
+    return state_of(request).ledger
+
+
+async def _box(request: Request) -> SecretBox:
+    return state_of(request).box
 
 
 async def _temporal(request: Request) -> Client:
-    return await app_state(request).temporal()
+    return await state_of(request).temporal()
 
 
 StateDep = Annotated[AppState, Depends(app_state)]

@@ -96,6 +96,12 @@ _HTTP_CODES = {
 }
 
 
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """Extra documented error statuses for one route (e.g. 502 when a dependency is down)."""
+    texts = {413: "Payload too large", 502: "Upstream error", 503: "Temporarily unavailable"}
+    return {c: {"model": ErrorEnvelope, "description": texts.get(c, "Error")} for c in codes}
+
+
 def _field(loc: tuple[int | str, ...] | list[int | str]) -> str | None:
     """`("body", "stripe", "secret_key")` -> `"stripe.secret_key"`; headers keep their name."""
     parts = [str(p) for p in loc]

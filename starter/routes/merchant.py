@@ -22,7 +22,7 @@ from billflow.merchants import (
     update_settings,
 )
 from billflow.security import Scope
-from starter.deps import LedgerDep, MerchantDep, SecretBoxDep, require_scope
+from starter.deps import LedgerDep, MerchantDep, SecretBoxDep, SettingsDep, require_scope
 from starter.envelope import ApiError, Envelope, ok
 
 router = APIRouter(prefix="/v1/merchant", tags=["merchant"])
@@ -75,10 +75,12 @@ def patch_merchant(
 
 @router.put("/webhook", dependencies=WRITE)
 def put_webhook(
-    body: WebhookIn, merchant: MerchantDep, ledger: LedgerDep, box: SecretBoxDep
+    body: WebhookIn, merchant: MerchantDep, ledger: LedgerDep, box: SecretBoxDep, settings: SettingsDep
 ) -> Envelope[WebhookOut]:
     """Set the notification URL; returns the signing secret (the same one until rotated)."""
     url = str(body.url)
+    if settings.environment == "production" and body.url.scheme != "https":
+        raise ApiError(422, "invalid_request", "the webhook URL must use https", "url")
     return ok(WebhookOut(url=url, signing_secret=set_webhook_url(ledger, box, merchant.merchant_id, url)))
 
 

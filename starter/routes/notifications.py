@@ -15,7 +15,7 @@ from billflow.ledger import Notification, NotificationAttempt
 from billflow.ledger.db import Ledger
 from billflow.notifications import NOTIFY_WORKFLOW, MerchantEvent, notify_workflow_id
 from starter.deps import LedgerDep, MerchantDep, StateDep, require_scope
-from starter.envelope import ApiError, Envelope, ok
+from starter.envelope import ApiError, Envelope, error_responses, ok
 
 router = APIRouter(prefix="/v1/merchant/notifications", tags=["notifications"])
 
@@ -107,7 +107,12 @@ def list_notifications(
     return ok(_list(ledger, merchant.merchant_id, status, limit))
 
 
-@router.post("/{event_id:path}/redeliver", dependencies=[require_scope("merchant:write")], status_code=202)
+@router.post(
+    "/{event_id:path}/redeliver",
+    dependencies=[require_scope("merchant:write")],
+    status_code=202,
+    responses=error_responses(503),
+)
 async def redeliver(
     event_id: EventIdPath,
     merchant: MerchantDep,

@@ -14,7 +14,7 @@ from billflow.config import Settings
 from billflow.ledger import Merchant
 from billflow.merchants import StripeProviderView, get_merchant, save_stripe_credentials, stripe_provider_view
 from starter.deps import LedgerDep, MerchantDep, SecretBoxDep, StateDep, require_scope
-from starter.envelope import ApiError, Envelope, ok
+from starter.envelope import ApiError, Envelope, error_responses, ok
 
 router = APIRouter(prefix="/v1/merchant/providers", tags=["merchant"])
 
@@ -115,7 +115,7 @@ async def _register_endpoint(
     return endpoint.id, endpoint.secret, True
 
 
-@router.put("", dependencies=[require_scope("merchant:write")])
+@router.put("", dependencies=[require_scope("merchant:write")], responses=error_responses(502, 503))
 async def put_providers(
     body: ProvidersIn, merchant: MerchantDep, ledger: LedgerDep, box: SecretBoxDep, state: StateDep
 ) -> Envelope[ProvidersOut]:

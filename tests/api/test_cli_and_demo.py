@@ -82,3 +82,35 @@ def test_demo_merchant_is_refused_in_production(cli_ledger: Ledger) -> None:
     prod = Settings.model_construct(environment="production")
     with pytest.raises(MerchantError):
         ensure_demo_merchant(cli_ledger, prod)
+
+
+async def test_demo_step_reaches_the_demo_merchant_over_http(cli_ledger: Ledger, sqlite_url: str) -> None:
+    import asyncio
+    import socket
+
+    import uvicorn
+
+    from starter.api import create_app
+    from starter.demo import demo_merchant_api
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    settings = Settings(environment="development", database_url=sqlite_url, api_port=port)
+    ensure_demo_merchant(cli_ledger, settings)
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings=settings, ledger=cli_ledger), port=port, log_level="warning")
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.02)
+    try:
+        ok, outcome = await demo_merchant_api(settings)
+        wrong = settings.model_copy(update={"demo_api_key": SecretStr("bf_0123456789ab_" + "x" * 30)})
+        refused, _ = await demo_merchant_api(wrong)
+    finally:
+        server.should_exit = True
+        await task
+    assert ok, outcome
+    assert "200 demo" in outcome
+    assert not refused

@@ -47,6 +47,6 @@ def fuzz_shop(
 
 
 @schema.parametrize()
-@hypothesis_settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+@hypothesis_settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck))
 def test_no_server_errors_and_responses_match_the_schema(case: Any, fuzz_shop: Shop) -> None:
     case.call_and_validate(headers=fuzz_shop.headers, checks=CHECKS)
