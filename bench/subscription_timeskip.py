@@ -1,9 +1,11 @@
 """Wall time of a ten-year monthly subscription (1 first charge + 120 renewals) under time skipping.
 
-    .venv/bin/python bench/subscription_timeskip.py [--periods 121]
+    .venv/bin/python bench/subscription_timeskip.py [--periods 121] [--runner default|passthrough|unsandboxed]
 
-Runs the real SubscriptionWorkflow (default sandbox) on the time-skipping test server against the
-in-memory Stripe model of the workflow tests, and prints the wall time, runs and largest run history.
+Runs the real SubscriptionWorkflow on the time-skipping test server against the in-memory Stripe
+model of the workflow tests, and prints the wall time, runs and largest run history. `--runner`
+compares the default sandbox (what worker.py uses), a sandbox passing every module through, and no
+sandbox: each continue-as-new run re-imports the workflow module into a fresh sandbox.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import uuid
 
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import UnsandboxedWorkflowRunner, WorkflowRunner
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from billflow.binaries import temporal_test_server
 from billflow.temporal_setup import register_search_attributes
@@ -23,7 +27,7 @@ from tests.workflows.test_subscription_fakes import FakeStripe, fake_worker
 from workflows.subscription import SubscriptionInput, SubscriptionWorkflow
 
 
-async def main(periods: int) -> None:
+async def main(periods: int, runner_name: str) -> None:
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter, test_server_existing_path=temporal_test_server()
     )
@@ -37,7 +41,14 @@ async def main(periods: int) -> None:
         payment_method_id="pm_card_visa",
         cancel_after_periods=periods,
     )
-    async with fake_worker(env.client, task_queue, stripe):
+    runner: WorkflowRunner | None = {
+        "default": None,
+        "passthrough": SandboxedWorkflowRunner(
+            restrictions=SandboxRestrictions.default.with_passthrough_all_modules()
+        ),
+        "unsandboxed": UnsandboxedWorkflowRunner(),
+    }[runner_name]
+    async with fake_worker(env.client, task_queue, stripe, runner):
         started = time.perf_counter()
         handle = await env.client.start_workflow(
             SubscriptionWorkflow.run,
@@ -49,6 +60,7 @@ async def main(periods: int) -> None:
         wall = time.perf_counter() - started
         counts = await run_event_counts(handle)
     await env.shutdown()
+    print(f"runner:              {runner_name}")
     print(f"periods paid:        {result.periods_paid} ({result.status})")
     print(
         f"wall time:           {wall:.2f} s ({wall / max(result.periods_paid, 1) * 1000:.0f} ms per period)"
@@ -60,4 +72,6 @@ async def main(periods: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--periods", type=int, default=121)
-    asyncio.run(main(parser.parse_args().periods))
+    parser.add_argument("--runner", choices=["default", "passthrough", "unsandboxed"], default="default")
+    args = parser.parse_args()
+    asyncio.run(main(args.periods, args.runner))

@@ -149,6 +149,19 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def child_pids(name: str) -> list[int]:
+    """This process's children whose command name starts with `name` (the Temporal dev server)."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            comm, rest = stat.read_text().split("(", 1)[1].rsplit(")", 1)
+        except (OSError, IndexError, ValueError):
+            continue
+        if comm.startswith(name) and int(rest.split()[1]) == os.getpid():
+            pids.append(int(stat.parent.name))
+    return pids
+
+
 def build_deliveries(
     merchant_id: str, workflow_ids: list[str], unique: int, total: int, seed: int
 ) -> list[tuple[str, bytes]]:
@@ -294,6 +307,8 @@ async def main() -> int:
                 worker_task = asyncio.create_task(worker.run())
             port = free_port()
             bench_cpu_before = time.process_time()
+            servers = child_pids("temporal")
+            server_cpu_before = sum(cpu_seconds(p) for p in servers)
             with api_process(db_url, address, port, args.api_workers) as proc:
                 url = f"http://127.0.0.1:{port}/v1/webhooks/stripe/{merchant.id}"
                 await send_all(url, build_deliveries(merchant.id, wids[:1], 20, 20, 0), 4)  # warm-up
@@ -301,6 +316,7 @@ async def main() -> int:
                 elapsed, latencies, outcomes = await send_all(url, deliveries, args.concurrency)
                 api_cpu = cpu_seconds(proc.pid) - cpu_before
             bench_cpu = time.process_time() - bench_cpu_before
+            server_cpu = sum(cpu_seconds(p) for p in servers) - server_cpu_before
             if args.worker == "after":
                 worker_task = asyncio.create_task(worker.run())
             for h in handles:
@@ -340,6 +356,8 @@ async def main() -> int:
             if api_cpu
             else "API process CPU: not measurable here"
         )
+    if servers:
+        print(f"Temporal dev server CPU: {server_cpu / args.events * 1000:.2f} ms per delivery")
     print(
         f"bench process CPU (load generator + worker): {bench_cpu / args.events * 1000:.2f} ms per delivery; "
         f"machine load average (1 min) at the end: {os.getloadavg()[0]:.1f}"

@@ -147,6 +147,7 @@ class SubscriptionState(BaseModel):
     dunning_attempt: int = 0  # retries made for the current unpaid invoice
     unpaid_invoice_id: str | None = None
     last_invoice_id: str | None = None
+    settled_invoices: list[str] = Field(default_factory=list)  # the last few cycle invoices settled
     op_seq: int = 0  # counts Stripe writes made by signals, for their idempotency keys
     ended_reason: str | None = None
 

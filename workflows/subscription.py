@@ -294,7 +294,13 @@ class SubscriptionWorkflow:
                 "canceled", "canceled at period end" if sub.cancel_at_period_end else "canceled at Stripe"
             )
             return True
-        cycle = [inv for inv in check.invoices if inv.billing_reason == "subscription_cycle"]
+        # A cycle invoice already settled never settles a second period, even if Stripe's copy of
+        # the subscription still shows the old period (a read racing the renewal).
+        cycle = [
+            inv
+            for inv in check.invoices
+            if inv.billing_reason == "subscription_cycle" and inv.id not in self._state.settled_invoices
+        ]
         for inv in check.invoices:
             if inv not in cycle and inv.status == "paid" and inv.id != self._state.last_invoice_id:
                 await self._record(inv)  # a proration invoice of a plan change
@@ -322,7 +328,19 @@ class SubscriptionWorkflow:
 
     async def _renewed(self, sub: SubscriptionView, inv: InvoiceView) -> None:
         s = self._state
+        boundary = s.current_period_end
         self._absorb(sub)
+        if (
+            boundary is not None
+            and inv.period_end is not None
+            and inv.period_end > boundary >= (s.current_period_end or boundary)
+        ):
+            s.current_period_start, s.current_period_end = (
+                inv.period_start,
+                inv.period_end,
+            )  # stale read: the invoice knows
+            s.next_renewal_at = s.current_period_end
+        self._settled(inv.id)
         s.period += 1
         s.periods_paid += 1
         s.dunning_attempt = 0
@@ -350,7 +368,12 @@ class SubscriptionWorkflow:
         self._state.period += 1
         if inv is not None:
             self._state.last_invoice_id = inv.id
+            self._settled(inv.id)
         await self._record(inv)
+
+    def _settled(self, invoice_id: str) -> None:
+        """Remember the last few settled cycle invoices (bounded: the state crosses continue-as-new)."""
+        self._state.settled_invoices = [*self._state.settled_invoices, invoice_id][-6:]
 
     async def _dunning(self, inv: InvoiceView, boundary: datetime | None) -> None:
         """Retry the unpaid renewal on the schedule; a new card retries at once; cancel after the last."""

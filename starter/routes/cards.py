@@ -17,7 +17,7 @@ from billflow.ledger import SavedCard, Subscription
 from billflow.ledger.db import Ledger
 from billflow.merchants import AuthedMerchant
 from billflow.subscriptions import CARD_OUTCOME, CardView, SaveCardState
-from starter.deps import IDEMPOTENCY_HEADER, LedgerDep, SettingsDep, TemporalDep, require_scope
+from starter.deps import IDEMPOTENCY_HEADER, LedgerDep, SettingsDep, StateDep, TemporalDep, require_scope
 from starter.envelope import ApiError, Envelope, ok
 from workflows.common import start_attributes
 from workflows.save_card import CardCommandInput, CardCommandWorkflow, SaveCardInput, SaveCardWorkflow
@@ -176,7 +176,7 @@ def _command_input(ledger: Ledger, merchant_id: str, card_id: str, action: str) 
 
 async def _command(
     ledger: Ledger,
-    client: TemporalDep,
+    state: StateDep,
     task_queue: str,
     merchant_id: str,
     card_id: str,
@@ -184,6 +184,7 @@ async def _command(
     key: str | None,
 ) -> CardView:
     data = await run_in_threadpool(_command_input, ledger, merchant_id, card_id, action)
+    client = await state.temporal()  # after the 404/409 checks, which need no Temporal
     wid = f"card-{action}/{merchant_id}/{card_id}/{key or uuid.uuid4().hex}"
     return await client.execute_workflow(
         CardCommandWorkflow.run,
@@ -201,7 +202,7 @@ async def make_default(
     card_id: str,
     merchant: Writer,
     ledger: LedgerDep,
-    client: TemporalDep,
+    state: StateDep,
     settings: SettingsDep,
     idempotency_key: Annotated[str | None, Header(alias=IDEMPOTENCY_HEADER)] = None,
 ) -> Envelope[CardView]:
@@ -209,7 +210,7 @@ async def make_default(
     return ok(
         await _command(
             ledger,
-            client,
+            state,
             settings.temporal_task_queue,
             merchant.merchant_id,
             card_id,
@@ -224,7 +225,7 @@ async def delete_card(
     card_id: str,
     merchant: Writer,
     ledger: LedgerDep,
-    client: TemporalDep,
+    state: StateDep,
     settings: SettingsDep,
     idempotency_key: Annotated[str | None, Header(alias=IDEMPOTENCY_HEADER)] = None,
 ) -> Envelope[CardView]:
@@ -232,7 +233,7 @@ async def delete_card(
     return ok(
         await _command(
             ledger,
-            client,
+            state,
             settings.temporal_task_queue,
             merchant.merchant_id,
             card_id,

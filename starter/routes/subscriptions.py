@@ -15,7 +15,7 @@ from temporalio.service import RPCError
 from billflow.ledger import Customer, SavedCard, Subscription
 from billflow.ledger.db import Ledger
 from billflow.merchants import AuthedMerchant
-from billflow.money import from_minor, to_minor
+from billflow.money import MoneyError, from_minor, to_minor
 from billflow.signals import CANCEL, Decision
 from billflow.subscriptions import (
     CHANGE_PLAN,
@@ -35,7 +35,7 @@ from starter.deps import (
     IdempotencyKeyDep,
     LedgerDep,
     SettingsDep,
-    TemporalDep,
+    StateDep,
     idempotent_request_async,
     require_scope,
 )
@@ -95,6 +95,17 @@ class UpdateCardIn(BaseModel):
     saved_card_id: str
 
 
+def _minor(amount: Decimal | None, currency: str | None) -> int | None:
+    """Amount in minor units, or a 422 naming the field for an unknown currency or too many decimals."""
+    if amount is None or currency is None:
+        return None
+    try:
+        return to_minor(amount, currency)
+    except MoneyError as exc:
+        field = "currency" if "currency" in str(exc) else "amount"
+        raise ApiError(422, "invalid_request", str(exc), field) from exc
+
+
 def _out(row: Subscription, state: SubscriptionState | None = None) -> SubscriptionOut:
     amount = (
         from_minor(row.amount_minor, row.currency) if row.amount_minor is not None and row.currency else None
@@ -147,15 +158,17 @@ async def create_subscription(
     body: SubscriptionIn,
     merchant: Writer,
     ledger: LedgerDep,
-    client: TemporalDep,
+    state: StateDep,
     settings: SettingsDep,
     key: IdempotencyKeyDep,
 ) -> Envelope[SubscriptionState]:
     """Start a subscription; the answer shows whether the first invoice was paid (`active`) or not (`incomplete`)."""
     if body.price_id is None and (body.amount is None or body.currency is None):
         raise ApiError(422, "invalid_request", "give price_id, or amount and currency", "price_id")
+    amount_minor = _minor(body.amount, body.currency)
     customer, pm = await run_in_threadpool(_resolve, ledger, merchant.merchant_id, body)
     wid = await idempotent_request_async(ledger, merchant.merchant_id, "subscription", key, body)
+    client = await state.temporal()  # only now: a refused request never needs Temporal
     extra: dict[str, Any] = {}
     if body.retry_schedule_days is not None:
         extra["retry_schedule_days"] = body.retry_schedule_days
@@ -164,9 +177,7 @@ async def create_subscription(
         user_id=body.user_id,
         stripe_customer_id=customer,
         price_id=body.price_id,
-        amount_minor=to_minor(body.amount, body.currency)
-        if body.amount is not None and body.currency
-        else None,
+        amount_minor=amount_minor,
         currency=body.currency.lower() if body.currency else None,
         interval=body.interval,
         interval_count=body.interval_count,
@@ -206,70 +217,70 @@ async def _one(ledger: Ledger, merchant_id: str, sub_id: str) -> Subscription:
 
 @router.get("/{sub_id}")
 async def get_subscription(
-    sub_id: str, merchant: Reader, ledger: LedgerDep, client: TemporalDep
+    sub_id: str, merchant: Reader, ledger: LedgerDep, state: StateDep
 ) -> Envelope[SubscriptionOut]:
     """One subscription, with its workflow's live state (period, next renewal, failures)."""
     row = await _one(ledger, merchant.merchant_id, sub_id)
+    client = await state.temporal()
     try:
-        state: SubscriptionState | None = await subscription_state(client, row.workflow_id)
+        live: SubscriptionState | None = await subscription_state(client, row.workflow_id)
     except RPCError:
-        state = None
-    return ok(_out(row, state))
+        live = None
+    return ok(_out(row, live))
 
 
 async def _steer(
-    ledger: Ledger, client: TemporalDep, merchant_id: str, sub_id: str, signal: str, payload: BaseModel
+    ledger: Ledger, state: StateDep, merchant_id: str, sub_id: str, signal: str, payload: BaseModel
 ) -> SubscriptionState:
     row = await _one(ledger, merchant_id, sub_id)
     if row.status in ("canceled", "incomplete_expired"):
         raise ApiError(409, "subscription_ended", f"subscription {sub_id} has ended ({row.status})", "id")
+    client = await state.temporal()
     await steer(client, row.workflow_id, signal, payload)
     return await subscription_state(client, row.workflow_id)
 
 
 @router.post("/{sub_id}/cancel", status_code=202)
 async def cancel(
-    sub_id: str, body: CancelIn, merchant: Writer, ledger: LedgerDep, client: TemporalDep
+    sub_id: str, body: CancelIn, merchant: Writer, ledger: LedgerDep, state: StateDep
 ) -> Envelope[SubscriptionState]:
     """Cancel now, or at the end of the current period."""
     payload = CancelRequest(by=body.by, reason=body.reason, at_period_end=body.at_period_end)
-    return ok(await _steer(ledger, client, merchant.merchant_id, sub_id, CANCEL, payload))
+    return ok(await _steer(ledger, state, merchant.merchant_id, sub_id, CANCEL, payload))
 
 
 @router.post("/{sub_id}/pause", status_code=202)
 async def pause(
-    sub_id: str, merchant: Writer, ledger: LedgerDep, client: TemporalDep
+    sub_id: str, merchant: Writer, ledger: LedgerDep, state: StateDep
 ) -> Envelope[SubscriptionState]:
     """Pause collection: periods pass without charges until resumed."""
-    return ok(await _steer(ledger, client, merchant.merchant_id, sub_id, PAUSE, Decision(by="api")))
+    return ok(await _steer(ledger, state, merchant.merchant_id, sub_id, PAUSE, Decision(by="api")))
 
 
 @router.post("/{sub_id}/resume", status_code=202)
 async def resume(
-    sub_id: str, merchant: Writer, ledger: LedgerDep, client: TemporalDep
+    sub_id: str, merchant: Writer, ledger: LedgerDep, state: StateDep
 ) -> Envelope[SubscriptionState]:
     """Resume collection from the next renewal."""
-    return ok(await _steer(ledger, client, merchant.merchant_id, sub_id, RESUME, Decision(by="api")))
+    return ok(await _steer(ledger, state, merchant.merchant_id, sub_id, RESUME, Decision(by="api")))
 
 
 @router.post("/{sub_id}/change_plan", status_code=202)
 async def change_plan(
-    sub_id: str, body: ChangePlanIn, merchant: Writer, ledger: LedgerDep, client: TemporalDep
+    sub_id: str, body: ChangePlanIn, merchant: Writer, ledger: LedgerDep, state: StateDep
 ) -> Envelope[SubscriptionState]:
     """Switch to another price (or amount), prorated as asked."""
     if body.price_id is None and (body.amount is None or body.currency is None):
         raise ApiError(422, "invalid_request", "give price_id, or amount and currency", "price_id")
     plan = Plan(
         price_id=body.price_id,
-        amount_minor=to_minor(body.amount, body.currency)
-        if body.amount is not None and body.currency
-        else None,
+        amount_minor=_minor(body.amount, body.currency),
         currency=body.currency.lower() if body.currency else None,
         interval=body.interval,
         interval_count=body.interval_count,
     )
     payload = ChangePlan(plan=plan, proration_behavior=body.proration_behavior)
-    return ok(await _steer(ledger, client, merchant.merchant_id, sub_id, CHANGE_PLAN, payload))
+    return ok(await _steer(ledger, state, merchant.merchant_id, sub_id, CHANGE_PLAN, payload))
 
 
 def _card_pm(ledger: Ledger, merchant_id: str, card_id: str) -> str:
@@ -286,12 +297,12 @@ def _card_pm(ledger: Ledger, merchant_id: str, card_id: str) -> str:
 
 @router.post("/{sub_id}/update_card", status_code=202)
 async def update_card(
-    sub_id: str, body: UpdateCardIn, merchant: Writer, ledger: LedgerDep, client: TemporalDep
+    sub_id: str, body: UpdateCardIn, merchant: Writer, ledger: LedgerDep, state: StateDep
 ) -> Envelope[SubscriptionState]:
     """Charge this saved card from now on; during dunning the unpaid invoice is retried at once."""
     pm = await run_in_threadpool(_card_pm, ledger, merchant.merchant_id, body.saved_card_id)
     return ok(
         await _steer(
-            ledger, client, merchant.merchant_id, sub_id, UPDATE_CARD, UpdateCard(payment_method_id=pm)
+            ledger, state, merchant.merchant_id, sub_id, UPDATE_CARD, UpdateCard(payment_method_id=pm)
         )
     )

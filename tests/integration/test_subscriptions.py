@@ -26,6 +26,7 @@ from billflow.ledger import Invoice, Notification, SavedCard
 from billflow.ledger.db import Ledger
 from billflow.merchants import create_merchant
 from starter.api import create_app
+from starter.subscriptions import demo_subscription
 from stripe_emulator import run_in_thread
 from worker import build_worker
 
@@ -166,8 +167,8 @@ async def test_card_saved_once_then_three_renewals_paid_and_notified(stack: Stac
         await _advance(stack, clock.id, MONTH)
 
         async def renewed(p: int = period) -> bool:
-            got = (await stack.api.get(f"/v1/subscriptions/{sub_id}")).json()["data"]
-            return bool(got["state"] and got["state"]["period"] >= p)
+            got = (await stack.api.get(f"/v1/subscriptions/{sub_id}")).json().get("data")
+            return bool(got and got["state"] and got["state"]["period"] >= p)
 
         assert await eventually(renewed), f"period {period} never settled"
 
@@ -182,7 +183,11 @@ async def test_card_saved_once_then_three_renewals_paid_and_notified(stack: Stac
         return paid if len(paid) >= 3 else []
 
     invoices = await eventually(cycle_invoices)
-    assert len(invoices) == 3 and all(i.amount_paid_minor == 1200 for i in invoices)
+    seen = [
+        (i.stripe_invoice_id, i.billing_reason, i.status, i.amount_paid_minor, i.stripe_subscription_id)
+        for i in _rows(stack.ledger, Invoice, Invoice.merchant_id == stack.merchant_id)
+    ]
+    assert len(invoices) == 3 and all(i.amount_paid_minor == 1200 for i in invoices), seen
 
     async def renewals_notified() -> list[str]:
         notes = _rows(stack.ledger, Notification, Notification.merchant_id == stack.merchant_id)
@@ -206,8 +211,8 @@ async def test_failing_card_leads_to_past_due(stack: Stack) -> None:
     await _advance(stack, clock.id, 4 * 86400)
 
     async def past_due() -> bool:
-        got = (await stack.api.get(f"/v1/subscriptions/{state['subscription_id']}")).json()["data"]
-        return bool(got["status"] == "past_due")
+        got = (await stack.api.get(f"/v1/subscriptions/{state['subscription_id']}")).json().get("data")
+        return bool(got and got["status"] == "past_due")
 
     assert await eventually(past_due)
 
@@ -217,3 +222,12 @@ async def test_failing_card_leads_to_past_due(stack: Stack) -> None:
 
     assert await eventually(notified)
     await stack.api.post(f"/v1/subscriptions/{state['subscription_id']}/cancel", json={})
+
+
+async def test_demo_step_saves_a_card_and_subscribes(
+    stack: Stack, dev_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    wid, outcome, ok = await demo_subscription(dev_env.client, stack.merchant_id, task_queue)
+    assert ok, outcome
+    assert "active" in outcome and "4242" in outcome
+    assert wid.startswith(f"subscription/{stack.merchant_id}/")

@@ -303,3 +303,33 @@ async def test_unpaid_first_charge_expires(ts_env: WorkflowEnvironment, task_que
         handle = await _start(ts_env, task_queue, data)
         result = await handle.result()
     assert result.status == "incomplete_expired"
+
+
+async def test_adopts_an_existing_stripe_subscription(ts_env: WorkflowEnvironment, task_queue: str) -> None:
+    """The quote flow hands over a subscription Stripe created on acceptance: tag it, then renew it."""
+    stripe, merchant = FakeStripe(), new_merchant()
+    async with fake_worker(ts_env.client, task_queue, stripe):
+        seed = SubscriptionInput(
+            merchant_id=merchant, user_id="seed", price_id="price_pro", payment_method_id="pm_card_visa"
+        )
+        seeded = await _start(ts_env, task_queue, seed)
+        await ts_env.sleep(timedelta(hours=1))
+        stripe_id = (await _state(seeded)).stripe_subscription_id
+        await seeded.terminate("only here to create the Stripe subscription")
+        assert stripe_id is not None
+        data = SubscriptionInput(
+            merchant_id=merchant, stripe_customer_id="cus_q", adopt_subscription_id=stripe_id
+        )
+        handle = await _start(ts_env, task_queue, data)
+        await ts_env.sleep(DAY * 33)
+        state = await _state(handle)
+        assert state.stripe_subscription_id == stripe_id and state.price_id == "price_pro"
+        assert state.status == "active" and state.period == 2
+        await handle.signal(CANCEL, CancelRequest(by="test"))
+        await handle.result()
+    renewed = [
+        e
+        for e in NOTIFIED[merchant]
+        if e.type == "subscription.renewed" and e.data["stripe_subscription_id"] == stripe_id
+    ]
+    assert len(renewed) == 1 and renewed[0].data["amount_paid"] == 2500

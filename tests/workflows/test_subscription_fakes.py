@@ -11,6 +11,7 @@ from __future__ import annotations
 import calendar
 import itertools
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,7 +19,8 @@ from typing import Any
 from temporalio import activity, workflow
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
-from temporalio.worker import Worker
+from temporalio.worker import Worker, WorkflowRunner
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities.billing_ledger import FindCustomerInput, RenewalRecord
 from activities.subscriptions import (
@@ -310,15 +312,17 @@ class FakeStripe:
         ]
 
 
-def fake_worker(client: Client, task_queue: str, stripe: FakeStripe) -> Worker:
-    from concurrent.futures import ThreadPoolExecutor
-
+def fake_worker(
+    client: Client, task_queue: str, stripe: FakeStripe, runner: WorkflowRunner | None = None
+) -> Worker:
+    """A worker with SubscriptionWorkflow, the recording notifier and the fakes (default sandbox unless `runner`)."""
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[SubscriptionWorkflow, RecordingNotifyWorkflow],
         activities=stripe.activities(),
         activity_executor=ThreadPoolExecutor(max_workers=4),
+        workflow_runner=runner or SandboxedWorkflowRunner(),
     )
 
 
