@@ -19,10 +19,10 @@ from bench.report import parse
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCHES: list[tuple[str, list[str]]] = [
-    ("emulator load", ["bench/emulator_load.py", "--requests", "20000"]),
-    ("webhook ingestion", ["bench/webhook_ingest.py"]),
-    ("payments end to end", ["bench/payments.py"]),
-    ("ten-year subscription", ["bench/subscription_timeskip.py"]),
+    ("emulator load", ["-m", "bench.emulator_load", "--requests", "20000"]),
+    ("webhook ingestion", ["-m", "bench.webhook_ingest"]),
+    ("payments end to end", ["-m", "bench.payments"]),
+    ("ten-year subscription", ["-m", "bench.subscription_timeskip"]),
     ("rate-limited burst", ["-m", "bench.rate_limit"]),
 ]
 
@@ -46,7 +46,7 @@ def main() -> None:
         table.add_column(column)
     failures = 0
     for title, argv in BENCHES:
-        if argv[0].endswith(".py") and not (ROOT / argv[0]).exists():
+        if not (ROOT / (argv[1].replace(".", "/") + ".py")).exists():
             table.add_row(title, "not available", "", "")
             continue
         console.print(f"running {title}: {' '.join(argv)}")

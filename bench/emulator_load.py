@@ -23,6 +23,8 @@ import uuid
 
 import httpx
 
+from bench.report import emit
+
 BODY = b"amount=1000&currency=usd&payment_method=pm_card_visa&confirm=true"
 
 
@@ -151,6 +153,16 @@ def main() -> None:
     print(
         f"server CPU: {server_cpu:.2f} s -> {total / server_cpu:,.0f} requests per server CPU-second "
         "(the one-core capacity, independent of other load on the machine)"
+    )
+    emit(
+        "emulator_load",
+        {
+            "requests_per_s": round(total / elapsed, 1),
+            "requests_per_server_cpu_s": round(total / server_cpu, 1),
+            "p50_ms": round(p50, 1),
+            "p99_ms": round(p99, 1),
+            "failed": failures,
+        },
     )
 
 

@@ -36,6 +36,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from bench.report import emit
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -361,6 +363,15 @@ async def main() -> int:
     print(
         f"bench process CPU (load generator + worker): {bench_cpu / args.events * 1000:.2f} ms per delivery; "
         f"machine load average (1 min) at the end: {os.getloadavg()[0]:.1f}"
+    )
+    emit(
+        "webhook_ingest",
+        {
+            "deliveries_per_s": round(args.events / elapsed, 1),
+            "p50_ms": round(p(0.50), 1),
+            "p99_ms": round(p(0.99), 1),
+            "exactly_once": signalled == unique == routed,
+        },
     )
     return 0 if signalled == unique == routed else 1
 
