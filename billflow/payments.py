@@ -22,6 +22,9 @@ CAPTURE_WINDOW_SECONDS = 7 * 24 * 3600
 # How often a payment waiting for 3-D Secure re-reads its intent when no webhook arrives.
 POLL_INTERVAL_SECONDS = 300
 
+# How long the API waits for Stripe's first answer before it returns the payment as `processing`.
+FIRST_OUTCOME_WAIT_SECONDS = 30.0
+
 # Signal, update and query names of the payment and refund flows (besides billflow.signals).
 OUTCOME_UPDATE = "first_outcome"
 CAPTURE_UPDATE = "capture"

@@ -13,6 +13,7 @@ from rich.console import Console
 from billflow.config import Settings, get_settings
 from starter.cli_catalog import catalog_app
 from starter.cli_merchant import ensure_demo, merchant_app
+from starter.cli_payments import payments_app
 
 T = TypeVar("T")
 
@@ -27,6 +28,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(temporal_app, name="temporal")
 app.add_typer(merchant_app, name="merchant")
 app.add_typer(catalog_app, name="catalog")
+app.add_typer(payments_app, name="payments")
 
 console = Console()
 err = Console(stderr=True)

@@ -8,6 +8,7 @@ The API and the CLI use these; a backend can too:
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
@@ -15,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 from sqlalchemy import Select, select
@@ -24,9 +25,11 @@ from temporalio.client import (
     WithStartWorkflowOperation,
     WorkflowFailureError,
     WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
 
 from billflow.config import Settings
 from billflow.idempotency import workflow_id
@@ -36,6 +39,7 @@ from billflow.money import MoneyError, format_money, to_minor
 from billflow.payments import (
     CAPTURE_UPDATE,
     CUSTOMER_RETURNED,
+    FIRST_OUTCOME_WAIT_SECONDS,
     OUTCOME_UPDATE,
     PaymentCreate,
     PaymentInput,
@@ -58,6 +62,9 @@ ClientSource = Client | Callable[[], Awaitable[Client]]
 
 async def _resolve(source: ClientSource) -> Client:
     return source if isinstance(source, Client) else await source()
+
+
+StateT = TypeVar("StateT", PaymentState, RefundState)
 
 
 class PaymentRequestError(ValueError):
@@ -146,8 +153,27 @@ def _conflict(kind: str, key: str) -> PaymentRequestError:
     )
 
 
+async def _state_or_retry_later(client: Client, wid: str, model: type[StateT]) -> StateT:
+    try:
+        state: StateT = await client.get_workflow_handle(wid).query(
+            STATE_QUERY, result_type=model, rpc_timeout=timedelta(seconds=5)
+        )
+    except RPCError:
+        raise PaymentRequestError(
+            "the request is still being processed; repeat it with the same Idempotency-Key",
+            status=503,
+            code="still_processing",
+        ) from None
+    return state
+
+
 async def submit_payment(
-    client: Client, data: PaymentInput, *, workflow_id: str, task_queue: str
+    client: Client,
+    data: PaymentInput,
+    *,
+    workflow_id: str,
+    task_queue: str,
+    wait_seconds: float = FIRST_OUTCOME_WAIT_SECONDS,
 ) -> PaymentState:
     """Start the payment (or join the run of the same key) and wait for the first Stripe outcome."""
     who = data.customer or data.payment_method
@@ -169,12 +195,18 @@ async def submit_payment(
         ),
     )
     try:
-        state: PaymentState = await client.execute_update_with_start_workflow(
-            OUTCOME_UPDATE, start_workflow_operation=start, result_type=PaymentState
+        state: PaymentState = await asyncio.wait_for(
+            client.execute_update_with_start_workflow(
+                OUTCOME_UPDATE, start_workflow_operation=start, result_type=PaymentState
+            ),
+            timeout=wait_seconds,
         )
     except WorkflowAlreadyStartedError:
         # The run for this key has already finished: its result is the answer.
         state = await client.get_workflow_handle(workflow_id, result_type=PaymentState).result()
+    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+        # Stripe is slow or unreachable and the run keeps retrying: answer with where it is now.
+        state = await _state_or_retry_later(client, workflow_id, PaymentState)
     return state
 
 
@@ -340,13 +372,18 @@ async def create_refund(
             "refund", "processing", merchant_id, amount_minor=amount_minor, currency=row.currency
         ),
     )
+    temporal = await _resolve(client)
     try:
-        temporal = await _resolve(client)
-        state: RefundState = await temporal.execute_update_with_start_workflow(
-            OUTCOME_UPDATE, start_workflow_operation=start, result_type=RefundState
+        state: RefundState = await asyncio.wait_for(
+            temporal.execute_update_with_start_workflow(
+                OUTCOME_UPDATE, start_workflow_operation=start, result_type=RefundState
+            ),
+            timeout=FIRST_OUTCOME_WAIT_SECONDS,
         )
     except WorkflowAlreadyStartedError:
         state = await temporal.get_workflow_handle(wid, result_type=RefundState).result()
+    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+        state = await _state_or_retry_later(temporal, wid, RefundState)
     if state.request_hash != data.request_hash:
         raise _conflict("refund", idempotency_key)
     return state

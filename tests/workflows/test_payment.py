@@ -25,9 +25,10 @@ from billflow.payments import (
     payment_id_for,
 )
 from billflow.signals import APPROVE, CANCEL, REJECT, STATE_QUERY, STRIPE_EVENT, Decision, StripeEventSignal
-from starter.payments import PaymentRequestError, create_payment
+from starter.payments import PaymentRequestError, create_payment, submit_payment
 from tests.workflows.test_payment_fakes import (
     FLAKY,
+    SLOW,
     FakeStripe,
     add_merchant,
     fresh_time_skipping,
@@ -309,3 +310,20 @@ async def test_same_key_twice_is_one_payment(
     assert one.amount_minor == 1234
     assert fake.creates == 1
     assert refused.value.status == 409
+
+
+async def test_slow_stripe_answers_processing_then_completes(
+    dev_env: WorkflowEnvironment, ledger: Ledger, task_queue: str, fake: FakeStripe
+) -> None:
+    run = Run(dev_env, ledger, task_queue, add_merchant(ledger))
+    async with payment_worker(run.env.client, run.task_queue, run.ledger, fake):
+        first = await submit_payment(
+            run.env.client,
+            run.input(SLOW),
+            workflow_id=run.workflow_id,
+            task_queue=run.task_queue,
+            wait_seconds=0.5,
+        )
+        assert first.status == PaymentStatus.PROCESSING
+        final = await run.result()
+    assert final.status == PaymentStatus.COMPLETED

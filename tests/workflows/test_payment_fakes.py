@@ -7,6 +7,7 @@ Ledger activities are the real ones, on the session's SQLite ledger.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -48,6 +49,7 @@ DECLINES = {
 }
 THREE_DS = {"pm_card_threeDSecure2Required", "pm_card_authenticationRequired"}
 FLAKY = "pm_card_flaky"  # the first create attempt fails with a retryable 500
+SLOW = "pm_card_slow"  # Stripe takes a few seconds to answer
 
 
 def card_error(
@@ -96,6 +98,8 @@ class FakeStripe:
     @activity.defn(name="payments.create_intent")
     async def create_intent(self, data: CreateIntentInput) -> IntentView:
         self.attempts[data.idempotency_key] = self.attempts.get(data.idempotency_key, 0) + 1
+        if data.payment_method == SLOW:
+            await asyncio.sleep(3)
         if data.payment_method == FLAKY and activity.info().attempt == 1:
             raise ApplicationError("StripeUnavailable: 500 from Stripe", type="StripeUnavailable")
         if data.idempotency_key in self.replies:
