@@ -22,9 +22,14 @@ PG_ADMIN = os.environ.get("BILLFLOW_TEST_PG_ADMIN", "postgresql://postgres@127.0
 REQUIRE_PG = os.environ.get("BILLFLOW_REQUIRE_POSTGRES") == "1"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
-    """The time-skipping test server, with billflow's search attributes registered."""
+    """A time-skipping test server per test, with billflow's search attributes registered.
+
+    Per test, not per session: temporal-test-server 1.40 stops skipping time for the rest of its
+    life once an update-with-start was sent or a finished workflow left a child running, which
+    would hang every later test on a shared server. Starting one takes well under a second.
+    """
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter, test_server_existing_path=temporal_test_server()
     )
