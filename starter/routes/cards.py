@@ -13,11 +13,11 @@ from temporalio.client import WithStartWorkflowOperation
 from temporalio.common import WorkflowIDConflictPolicy
 
 from billflow.idempotency import workflow_id
-from billflow.ledger import SavedCard, Subscription
+from billflow.ledger import Merchant, SavedCard, Subscription
 from billflow.ledger.db import Ledger
 from billflow.merchants import AuthedMerchant
 from billflow.subscriptions import CARD_OUTCOME, CardView, SaveCardState
-from starter.deps import IDEMPOTENCY_HEADER, LedgerDep, SettingsDep, StateDep, TemporalDep, require_scope
+from starter.deps import IDEMPOTENCY_HEADER, LedgerDep, SettingsDep, StateDep, require_scope
 from starter.envelope import ApiError, Envelope, ok
 from workflows.common import start_attributes
 from workflows.save_card import CardCommandInput, CardCommandWorkflow, SaveCardInput, SaveCardWorkflow
@@ -49,6 +49,12 @@ class SaveCardOut(BaseModel):
     error_message: str | None = None
 
 
+def _has_stripe(ledger: Ledger, merchant_id: str) -> bool:
+    with ledger.session() as session:
+        row = session.get(Merchant, merchant_id)
+        return row is not None and row.stripe_secret_key_enc is not None
+
+
 def _card_wid(merchant_id: str, body: SaveCardIn, key: str | None) -> str:
     if key:
         return workflow_id("card", merchant_id, key)
@@ -59,11 +65,20 @@ def _card_wid(merchant_id: str, body: SaveCardIn, key: str | None) -> str:
 async def save_card(
     body: SaveCardIn,
     merchant: Writer,
-    client: TemporalDep,
+    ledger: LedgerDep,
+    state: StateDep,
     settings: SettingsDep,
     idempotency_key: Annotated[str | None, Header(alias=IDEMPOTENCY_HEADER)] = None,
 ) -> Envelope[SaveCardOut]:
     """Save a card for off-session use; `pending` carries the 3-D Secure redirect URL."""
+    if not await run_in_threadpool(_has_stripe, ledger, merchant.merchant_id):
+        raise ApiError(
+            409,
+            "stripe_not_configured",
+            "save your Stripe credentials first (PUT /v1/merchant/providers)",
+            "payment_method_id",
+        )
+    client = await state.temporal()
     wid = _card_wid(merchant.merchant_id, body, idempotency_key)
     start = WithStartWorkflowOperation(
         SaveCardWorkflow.run,
@@ -82,11 +97,11 @@ async def save_card(
         static_summary=f"Save card {body.payment_method_id} for user {body.user_id}",
         search_attributes=start_attributes("save_card", "started", merchant.merchant_id),
     )
-    state = await client.execute_update_with_start_workflow(
+    outcome = await client.execute_update_with_start_workflow(
         CARD_OUTCOME, start_workflow_operation=start, result_type=SaveCardState
     )
     return ok(
-        SaveCardOut(workflow_id=wid, **state.model_dump(exclude={"stripe_customer_id", "setup_intent_id"}))
+        SaveCardOut(workflow_id=wid, **outcome.model_dump(exclude={"stripe_customer_id", "setup_intent_id"}))
     )
 
 
