@@ -58,9 +58,7 @@ async def start_subscription(
 
 
 async def subscription_state(client: Client, workflow_id: str) -> SubscriptionState:
-    return await client.get_workflow_handle_for(SubscriptionWorkflow.run, workflow_id).query(
-        SubscriptionWorkflow.state
-    )
+    return await client.get_workflow_handle(workflow_id).query(SubscriptionWorkflow.state)
 
 
 async def settled_state(client: Client, workflow_id: str, timeout: float = 15.0) -> SubscriptionState:

@@ -18,11 +18,15 @@ from billflow.ledger.db import Ledger
 from billflow.merchants import AuthedMerchant
 from billflow.subscriptions import CARD_OUTCOME, CardView, SaveCardState
 from starter.deps import IDEMPOTENCY_HEADER, LedgerDep, SettingsDep, StateDep, require_scope
-from starter.envelope import ApiError, Envelope, ok
+from starter.envelope import ApiError, Envelope, ErrorEnvelope, ok
 from workflows.common import start_attributes
 from workflows.save_card import CardCommandInput, CardCommandWorkflow, SaveCardInput, SaveCardWorkflow
 
-router = APIRouter(prefix="/v1/payments/cards", tags=["cards"])
+router = APIRouter(
+    prefix="/v1/payments/cards",
+    tags=["cards"],
+    responses={503: {"model": ErrorEnvelope, "description": "Temporal unreachable: nothing was started"}},
+)
 Writer = Annotated[AuthedMerchant, require_scope("payments:write")]
 Reader = Annotated[AuthedMerchant, require_scope("payments:read")]
 LIVE_SUBSCRIPTION = ("active", "trialing", "past_due", "paused", "incomplete")

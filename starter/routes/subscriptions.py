@@ -39,10 +39,14 @@ from starter.deps import (
     idempotent_request_async,
     require_scope,
 )
-from starter.envelope import ApiError, Envelope, ok
+from starter.envelope import ApiError, Envelope, ErrorEnvelope, ok
 from starter.subscriptions import settled_state, start_subscription, steer, subscription_state
 
-router = APIRouter(prefix="/v1/subscriptions", tags=["subscriptions"])
+router = APIRouter(
+    prefix="/v1/subscriptions",
+    tags=["subscriptions"],
+    responses={503: {"model": ErrorEnvelope, "description": "Temporal unreachable: nothing was started"}},
+)
 Writer = Annotated[AuthedMerchant, require_scope("subscriptions:write")]
 Reader = Annotated[AuthedMerchant, require_scope("payments:read")]
 

@@ -184,7 +184,7 @@ async def test_three_d_secure_answers_pending_then_completes_on_the_webhook(
         assert pending.status == "pending" and pending.redirect_url == "https://hooks.example/3ds"
         assert pending.setup_intent_id is not None
         fake.intents[pending.setup_intent_id].status = "succeeded"
-        handle = ts_env.client.get_workflow_handle_for(SaveCardWorkflow.run, wid)
+        handle = ts_env.client.get_workflow_handle(wid, result_type=SaveCardState)
         await handle.signal(
             SaveCardWorkflow.stripe_event,
             StripeEventSignal(
@@ -203,8 +203,6 @@ async def test_abandoned_three_d_secure_expires(ts_env: WorkflowEnvironment, tas
     async with _worker(ts_env.client, task_queue, fake):
         wid, pending = await _save(ts_env.client, task_queue, "pm_card_threeDSecure2Required")
         await ts_env.sleep(timedelta(minutes=45))  # past the 30-minute 3-D Secure deadline
-        done = await ts_env.client.get_workflow_handle_for(SaveCardWorkflow.run, wid).query(
-            SaveCardWorkflow.state
-        )
+        done = await ts_env.client.get_workflow_handle(wid).query(SaveCardWorkflow.state)
     assert pending.status == "pending"
     assert done.status == "expired" and done.card is None and fake.cards == {}
