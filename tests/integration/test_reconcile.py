@@ -14,6 +14,7 @@ from billflow.config import Settings
 from billflow.ledger import Payment, ReconciliationDifference
 from billflow.ledger.db import Ledger
 from tests.conftest import add_merchant
+from tests.replay.history_files import record_history
 from worker import build_worker
 from workflows.reconcile import ReconcileInput, ReconcileWorkflow
 
@@ -91,6 +92,7 @@ async def test_reconcile_reports_planted_differences(
             id=f"reconcile/{uuid.uuid4()}",
             task_queue=task_queue,
         )
+    await record_history(ts_env.client.get_workflow_handle(result.run_key.rsplit("/", 1)[0]), "reconcile")
     [report] = result.reports
     found = {(d.object_id, d.field) for d in report.differences}
     assert found == {(wrong.id, "amount"), (wrong.id, "amount_captured"), (orphan.id, "missing_in_ledger")}

@@ -26,6 +26,8 @@ async def record_history(handle: WorkflowHandle[Any, Any], name: str) -> None:
     history = await handle.fetch_history()
     HISTORIES.mkdir(exist_ok=True)
     (HISTORIES / f"{name}.json").write_text(history.to_json())
+    # Workflows derive child ids and keys from their own id, so replay needs the original one.
+    (HISTORIES / f"{name}.workflow_id").write_text(handle.id + "\n")
 
 
 def recorded() -> list[Path]:
@@ -33,4 +35,6 @@ def recorded() -> list[Path]:
 
 
 def load(path: Path) -> WorkflowHistory:
-    return WorkflowHistory.from_json(path.stem, path.read_text())
+    id_file = path.with_suffix(".workflow_id")
+    workflow_id = id_file.read_text().strip() if id_file.exists() else path.stem
+    return WorkflowHistory.from_json(workflow_id, path.read_text())

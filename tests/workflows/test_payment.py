@@ -26,6 +26,7 @@ from billflow.payments import (
 )
 from billflow.signals import APPROVE, CANCEL, REJECT, STATE_QUERY, STRIPE_EVENT, Decision, StripeEventSignal
 from starter.payments import PaymentRequestError, create_payment, submit_payment
+from tests.replay.history_files import record_history
 from tests.workflows.test_payment_fakes import (
     FLAKY,
     SLOW,
@@ -127,6 +128,7 @@ async def test_frictionless_card_completes(run: Run, fake: FakeStripe) -> None:
         assert first.amount_captured_minor == 5000
         final = await run.result()
         assert await run.notified("payment.completed")
+        await record_history(run.handle, "payment_frictionless")
     assert final.payment_intent_id == first.payment_intent_id
     row = run.row()
     assert (row.status, row.amount_captured_minor, row.stripe_payment_intent_id) == (
@@ -215,6 +217,7 @@ async def test_approval_granted_then_captured(run: Run, fake: FakeStripe) -> Non
         assert first.capture_method == "manual" and first.amount_capturable_minor == 250_000
         await run.handle.signal(APPROVE, Decision(by="alice@example.com", reason="known customer"))
         final = await run.result()
+        await record_history(run.handle, "payment_approved_then_captured")
     assert final.status == PaymentStatus.COMPLETED
     assert final.amount_captured_minor == 250_000
     assert final.approval == {"decision": "approve", "by": "alice@example.com", "reason": "known customer"}

@@ -26,6 +26,7 @@ from billflow.quotes import (
 )
 from billflow.signals import APPROVE, CANCEL, REJECT, STRIPE_EVENT, Decision, StripeEventSignal
 from billflow.temporal_setup import register_search_attributes
+from tests.replay.history_files import record_history
 from tests.workflows.test_quote_fakes import FakeNotifyWorkflow, FakeStripe, FakeSubscriptionWorkflow
 from workflows.common import start_attributes
 from workflows.quote import QuoteWorkflow
@@ -122,6 +123,7 @@ async def test_approve_accept_invoice_paid(quote_env: WorkflowEnvironment, task_
         finalized = await notified(quote_env, handle.id, "quote.finalized")
         paid = await notified(quote_env, handle.id, "invoice.paid")
         history = await handle.fetch_history()
+        await record_history(handle, "quote_approved_accepted_paid")
     # The recorded history replays on today's code: no nondeterminism in the flow.
     await Replayer(workflows=[QuoteWorkflow], data_converter=pydantic_data_converter).replay_workflow(history)
     wid = handle.id

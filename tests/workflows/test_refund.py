@@ -16,6 +16,7 @@ from billflow.ledger.db import Ledger
 from billflow.payments import PaymentCreate, PaymentState, RefundCreate, RefundState, RefundStatus
 from billflow.signals import Decision
 from starter.payments import create_payment, create_refund, decide_refund
+from tests.replay.history_files import record_history
 from tests.workflows.test_payment_fakes import FakeStripe, add_merchant, payment_worker
 
 
@@ -74,6 +75,7 @@ async def test_partial_then_full_refund(shop: Shop) -> None:
     async with payment_worker(shop.env.client, shop.tq, shop.ledger, fake):
         paid = await shop.pay("50.00")
         partial = await shop.refund(paid.payment_id, "20.00")
+        await record_history(shop.env.client.get_workflow_handle(partial.workflow_id), "refund_partial")
         rest = await shop.refund(paid.payment_id, None)
         nothing_left = await shop.refund(paid.payment_id, "0.01")
     assert (partial.status, partial.amount_minor) == (RefundStatus.SUCCEEDED, 2000)

@@ -33,6 +33,7 @@ from activities.cards import (
 )
 from billflow.signals import StripeEventSignal
 from billflow.subscriptions import CARD_OUTCOME, SaveCardState
+from tests.replay.history_files import record_history
 from workflows.save_card import SaveCardInput, SaveCardWorkflow
 
 POOL = ThreadPoolExecutor(max_workers=4)
@@ -165,7 +166,8 @@ async def test_first_card_becomes_default_and_a_twin_is_detached(
     async with _worker(ts_env.client, task_queue, fake):
         _, first = await _save(ts_env.client, task_queue, "pm_card_visa")
         _, again = await _save(ts_env.client, task_queue, "pm_card_visa")
-        _, other = await _save(ts_env.client, task_queue, "pm_card_mastercard")
+        wid, other = await _save(ts_env.client, task_queue, "pm_card_mastercard")
+        await record_history(ts_env.client.get_workflow_handle(wid), "save_card_second_card")
     assert first.status == "succeeded" and first.card is not None and first.card.is_default
     assert len(fake.ledger_customers) == 1 and len(set(fake.customers.values())) == 1
     assert again.status == "succeeded" and again.deduplicated and again.card == first.card

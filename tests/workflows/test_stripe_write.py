@@ -16,6 +16,7 @@ from temporalio.worker import Worker
 from activities.catalog import StripeWriteActivityInput
 from billflow.catalog import StripeWriteInput, StripeWriteResult, validate_params
 from billflow.idempotency import stripe_key
+from tests.replay.history_files import record_history
 from workflows.stripe_write import StripeWriteWorkflow
 
 
@@ -44,6 +45,7 @@ async def test_write_is_retried_with_the_same_key(ts_env: WorkflowEnvironment, t
     data = StripeWriteInput(merchant_id="m1", operation="products.create", params=params)
     assert data.summary() == "create product 'Gold plan'"
     wid, result = await run_write(ts_env, task_queue, data, fake)
+    await record_history(ts_env.client.get_workflow_handle(wid), "stripe_write_retried")
     assert result.object_id == "prod_1"
     assert result.object["name"] == "Gold plan"
     assert [s.idempotency_key for s in seen] == [stripe_key(wid, "products.create")] * 2

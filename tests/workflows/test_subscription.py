@@ -27,6 +27,7 @@ from billflow.subscriptions import (
     UpdateCard,
 )
 from billflow.temporal_setup import register_search_attributes
+from tests.replay.history_files import record_history
 from tests.workflows.test_subscription_fakes import NOTIFIED, FakeStripe, fake_worker, new_merchant
 from workflows.subscription import SubscriptionInput, SubscriptionWorkflow
 
@@ -127,6 +128,7 @@ async def test_failing_card_walks_the_dunning_schedule_then_cancels(
     async with fake_worker(ts_env.client, task_queue, stripe):
         handle = await _start(ts_env, task_queue, data)
         result = await handle.result()
+        await record_history(handle, "subscription_dunning_then_canceled")
     assert result.status == "canceled"
     assert result.failures == 4 and result.periods_paid == 0
     assert [p.idempotency_key for p in stripe.pay_calls] == list(
