@@ -64,12 +64,13 @@ def create_app(
     api.include_router(notifications.router)
     api.include_router(webhooks.router)
     api.include_router(admin.router)
+    # /v1/payments/cards must be matched before /v1/payments/{payment_id}
+    api.include_router(cards.router)
     api.include_router(payments.router)
     api.include_router(refunds.router)
     api.include_router(quotes.router)
     api.include_router(invoices.router)
     api.include_router(catalog.router)
-    api.include_router(cards.router)
     api.include_router(subscriptions.router)
     return api
 

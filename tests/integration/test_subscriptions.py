@@ -155,7 +155,9 @@ async def test_card_saved_once_then_three_renewals_paid_and_notified(stack: Stac
         and again["deduplicated"]
         and again["card"]["id"] == first["card"]["id"]
     )
-    listed = (await stack.api.get("/v1/payments/cards", params={"user_id": user})).json()["data"]
+    listed_resp = await stack.api.get("/v1/payments/cards", params={"user_id": user})
+    assert listed_resp.status_code == 200, listed_resp.text
+    listed = listed_resp.json()["data"]
     assert [c["id"] for c in listed] == [first["card"]["id"]]
     assert len(_rows(stack.ledger, SavedCard, SavedCard.user_id == user, SavedCard.active.is_(True))) == 1
 
