@@ -44,6 +44,7 @@ from billflow.payments import (
     PaymentCreate,
     PaymentInput,
     PaymentState,
+    PaymentStatus,
     RefundCreate,
     RefundInput,
     RefundState,
@@ -308,9 +309,17 @@ async def capture_payment(
             amount_minor = to_minor(amount, row.currency)
         except MoneyError as exc:
             raise PaymentRequestError(str(exc), status=422, code="invalid_amount", field="amount") from None
-    if row.status != "requires_capture":
+    status = row.status
+    if status in ("requires_capture", "completed") and row.capture_method == "manual":
+        # A retried capture (its first answer was lost) asks for what already happened: the same
+        # answer again, not a conflict. The live state decides, since the ledger row may lag.
+        live = await payment_state(client, ledger, merchant_id, payment_id)
+        if live.status == PaymentStatus.COMPLETED and amount_minor in (None, live.amount_captured_minor):
+            return live
+        status = live.status.value
+    if status != "requires_capture":
         raise PaymentRequestError(
-            f"payment {payment_id} is {row.status}, not waiting for capture",
+            f"payment {payment_id} is {status}, not waiting for capture",
             status=409,
             code="capture_refused",
         )

@@ -291,6 +291,12 @@ async def test_approval_then_partial_capture_and_cancel(stack: Stack) -> None:
         "completed",
         "100.00",
     )
+    # the same capture again (a client whose first answer was lost) is answered, not refused
+    retried = await stack.api.post(f"/v1/payments/{big['id']}/capture", json={"amount": "100.00"})
+    assert retried.status_code == 200, retried.text
+    assert retried.json()["data"]["amount_captured"] == "100.00"
+    other = await stack.api.post(f"/v1/payments/{big['id']}/capture", json={"amount": "50.00"})
+    assert other.status_code == 409
     captures = [
         a
         for a in await stack.audit()
