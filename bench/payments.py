@@ -43,6 +43,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.report import emit
 from billflow.binaries import temporal_cli  # noqa: E402
 from billflow.search_attributes import cli_flags  # noqa: E402
 
@@ -305,6 +306,17 @@ async def bench(args: argparse.Namespace) -> None:
     print(f"no-op workflows, same shape : {noop_rate:8.1f} /s")
     print(f"  worker CPU per no-op      : {cpu_noop / args.payments:8.1f} ms")
     print(f"ratio payments / no-op      : {pay_rate / noop_rate:8.2f}  (target >= 0.8)")
+    emit(
+        "payments",
+        {
+            "payments_per_s": round(pay_rate, 2),
+            "p50_ms": round(statistics.median(latencies) * 1000, 1),
+            "p99_ms": round(percentile(latencies, 0.99) * 1000, 1),
+            "noop_per_s": round(noop_rate, 2),
+            "ratio_vs_noop": round(pay_rate / noop_rate, 3),
+            "worker_cpu_ms_per_payment": round(cpu_payments / args.payments, 1),
+        },
+    )
 
 
 def main() -> None:

@@ -20,6 +20,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from bench.report import emit
 from billflow.binaries import temporal_test_server
 from billflow.temporal_setup import register_search_attributes
 from tests.workflows.test_subscription import run_event_counts
@@ -67,6 +68,15 @@ async def main(periods: int, runner_name: str) -> None:
     )
     print(f"runs:                {len(counts)}")
     print(f"largest run history: {max(counts)} events (mean {sum(counts) / len(counts):.0f})")
+    emit(
+        "subscription_timeskip",
+        {
+            "runner": runner_name,
+            "periods": result.periods_paid,
+            "wall_s": round(wall, 2),
+            "largest_history": max(counts),
+        },
+    )
 
 
 if __name__ == "__main__":
