@@ -43,7 +43,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.report import emit
+from bench.report import emit  # noqa: E402
 from billflow.binaries import temporal_cli  # noqa: E402
 from billflow.search_attributes import cli_flags  # noqa: E402
 
