@@ -99,6 +99,18 @@ async def _after_start(settings: Settings) -> None:
     await ensure_reconcile_schedule(await connect(settings), settings.temporal_task_queue)
 
 
+@app.command(
+    "emulator",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+def emulator(ctx: typer.Context) -> None:
+    """Run the Stripe emulator alone (same options as `python -m stripe_emulator --help`)."""
+    from stripe_emulator.__main__ import main as emulator_main
+
+    emulator_main(list(ctx.args))
+
+
 @app.command("dev")
 def dev(
     demo: Annotated[bool, typer.Option(help="Run the demo of every flow once the stack is up.")] = False,
