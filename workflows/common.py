@@ -12,6 +12,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from billflow import search_attributes as sa
 from billflow.notifications import NOTIFY_WORKFLOW, MerchantEvent, notify_workflow_id
+from billflow.signals import APPROVE, REJECT, Decision
 
 
 def start_attributes(
@@ -88,3 +89,23 @@ async def notify(event: MerchantEvent) -> None:
         )
     except WorkflowAlreadyStartedError:
         pass  # already notified by an earlier run of this flow (continue-as-new, reset)
+
+
+class ManagerDecision:
+    """The `approve` / `reject` signals of every flow that waits for a manager.
+
+    The first decision wins; later ones are ignored, so a double click in the UI changes nothing.
+    Flows read `self._decision` as `(APPROVE | REJECT, Decision)` once it is set.
+    """
+
+    _decision: tuple[str, Decision] | None = None
+
+    @workflow.signal(name=APPROVE)
+    def approve(self, decision: Decision) -> None:
+        if self._decision is None:
+            self._decision = (APPROVE, decision)
+
+    @workflow.signal(name=REJECT)
+    def reject(self, decision: Decision) -> None:
+        if self._decision is None:
+            self._decision = (REJECT, decision)

@@ -49,7 +49,7 @@ with workflow.unsafe.imports_passed_through():
         Decision,
         StripeEventSignal,
     )
-    from workflows.common import clear_waiting, notify, set_status, set_waiting
+    from workflows.common import ManagerDecision, clear_waiting, notify, set_status, set_waiting
 
 # Stripe error types that end a payment as failed (raised by stripe_errors()); any other
 # non-retryable error (e.g. MerchantNotConfigured) fails the payment too, with its type as code.
@@ -74,7 +74,7 @@ def _stripe_failure(err: ActivityError) -> tuple[str, str] | None:
 
 
 @workflow.defn
-class PaymentWorkflow:
+class PaymentWorkflow(ManagerDecision):
     def __init__(self) -> None:
         self._state: PaymentState | None = None
         self._first_known = False
@@ -106,16 +106,6 @@ class PaymentWorkflow:
     @workflow.signal(name=CUSTOMER_RETURNED)
     def customer_returned(self) -> None:
         self._recheck = True
-
-    @workflow.signal(name=APPROVE)
-    def approve(self, decision: Decision) -> None:
-        if self._decision is None:
-            self._decision = (APPROVE, decision)
-
-    @workflow.signal(name=REJECT)
-    def reject(self, decision: Decision) -> None:
-        if self._decision is None:
-            self._decision = (REJECT, decision)
 
     @workflow.signal(name=CANCEL)
     def cancel(self, decision: Decision) -> None:

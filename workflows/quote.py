@@ -16,8 +16,8 @@ from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlrea
 from billflow.idempotency import stripe_key
 from billflow.notifications import MerchantEvent
 from billflow.policies import LEDGER_WRITE, STRIPE_READ, STRIPE_WRITE
-from billflow.signals import APPROVE, CANCEL, REJECT, STATE_QUERY, STRIPE_EVENT, Decision, StripeEventSignal
-from workflows.common import clear_waiting, notify, set_status, set_waiting
+from billflow.signals import APPROVE, CANCEL, STATE_QUERY, STRIPE_EVENT, Decision, StripeEventSignal
+from workflows.common import ManagerDecision, clear_waiting, notify, set_status, set_waiting
 from workflows.subscription import SubscriptionInput
 
 with workflow.unsafe.imports_passed_through():
@@ -52,7 +52,7 @@ def _failure_type(exc: ActivityError) -> str | None:
 
 
 @workflow.defn
-class QuoteWorkflow:
+class QuoteWorkflow(ManagerDecision):
     @workflow.init
     def __init__(self, data: QuoteInput) -> None:
         wid = workflow.info().workflow_id
@@ -63,16 +63,6 @@ class QuoteWorkflow:
         self._events = 0
 
     # -- signals and query -------------------------------------------------------------------
-
-    @workflow.signal(name=APPROVE)
-    def approve(self, decision: Decision) -> None:
-        if self._decision is None:
-            self._decision = (APPROVE, decision)
-
-    @workflow.signal(name=REJECT)
-    def reject(self, decision: Decision) -> None:
-        if self._decision is None:
-            self._decision = (REJECT, decision)
 
     @workflow.signal(name=ACCEPT)
     def accept(self, decision: Decision) -> None:

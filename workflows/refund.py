@@ -34,11 +34,11 @@ with workflow.unsafe.imports_passed_through():
     )
     from billflow.policies import LEDGER_WRITE, STRIPE_WRITE
     from billflow.signals import APPROVE, REJECT, STATE_QUERY, STRIPE_EVENT, Decision, StripeEventSignal
-    from workflows.common import clear_waiting, notify, set_status, set_waiting
+    from workflows.common import ManagerDecision, clear_waiting, notify, set_status, set_waiting
 
 
 @workflow.defn
-class RefundWorkflow:
+class RefundWorkflow(ManagerDecision):
     def __init__(self) -> None:
         self._state: RefundState | None = None
         self._first_known = False
@@ -58,16 +58,6 @@ class RefundWorkflow:
     @workflow.signal(name=STRIPE_EVENT)
     def stripe_event(self, event: StripeEventSignal) -> None:
         """Card refunds settle in the create call; later refund events need no action here."""
-
-    @workflow.signal(name=APPROVE)
-    def approve(self, decision: Decision) -> None:
-        if self._decision is None:
-            self._decision = (APPROVE, decision)
-
-    @workflow.signal(name=REJECT)
-    def reject(self, decision: Decision) -> None:
-        if self._decision is None:
-            self._decision = (REJECT, decision)
 
     @workflow.run
     async def run(self, data: RefundInput) -> RefundState:
