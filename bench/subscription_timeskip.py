@@ -23,8 +23,8 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from bench.report import emit
 from billflow.binaries import temporal_test_server
 from billflow.temporal_setup import register_search_attributes
+from tests.workflows.subscription_fakes import FakeStripe, fake_worker
 from tests.workflows.test_subscription import run_event_counts
-from tests.workflows.test_subscription_fakes import FakeStripe, fake_worker
 from workflows.subscription import SubscriptionInput, SubscriptionWorkflow
 
 

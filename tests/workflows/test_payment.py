@@ -27,7 +27,7 @@ from billflow.payments import (
 from billflow.signals import APPROVE, CANCEL, REJECT, STATE_QUERY, STRIPE_EVENT, Decision, StripeEventSignal
 from starter.payments import PaymentRequestError, create_payment, submit_payment
 from tests.replay.history_files import record_history
-from tests.workflows.test_payment_fakes import (
+from tests.workflows.payment_fakes import (
     FLAKY,
     SLOW,
     FakeStripe,

@@ -27,7 +27,7 @@ from billflow.quotes import (
 from billflow.signals import APPROVE, CANCEL, REJECT, STRIPE_EVENT, Decision, StripeEventSignal
 from billflow.temporal_setup import register_search_attributes
 from tests.replay.history_files import record_history
-from tests.workflows.test_quote_fakes import FakeNotifyWorkflow, FakeStripe, FakeSubscriptionWorkflow
+from tests.workflows.quote_fakes import FakeNotifyWorkflow, FakeStripe, FakeSubscriptionWorkflow
 from workflows.common import start_attributes
 from workflows.quote import QuoteWorkflow
 from workflows.subscription import SubscriptionInput

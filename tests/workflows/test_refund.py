@@ -17,7 +17,7 @@ from billflow.payments import PaymentCreate, PaymentState, RefundCreate, RefundS
 from billflow.signals import Decision
 from starter.payments import create_payment, create_refund, decide_refund
 from tests.replay.history_files import record_history
-from tests.workflows.test_payment_fakes import FakeStripe, add_merchant, payment_worker
+from tests.workflows.payment_fakes import FakeStripe, add_merchant, payment_worker
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ from billflow.subscriptions import (
 )
 from billflow.temporal_setup import register_search_attributes
 from tests.replay.history_files import record_history
-from tests.workflows.test_subscription_fakes import NOTIFIED, FakeStripe, fake_worker, new_merchant
+from tests.workflows.subscription_fakes import NOTIFIED, FakeStripe, fake_worker, new_merchant
 from workflows.subscription import SubscriptionInput, SubscriptionWorkflow
 
 DAY = timedelta(days=1)
