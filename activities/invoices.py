@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -106,48 +107,50 @@ class InvoiceActivities:
                 )
             )
 
-    @activity.defn(name="invoices.pay")
-    async def pay(self, data: InvoiceStepInput) -> InvoiceSnapshot:
-        """Charge the open invoice off-session with the customer's default card."""
+    async def _step(
+        self,
+        data: InvoiceStepInput,
+        acts_on: tuple[str, ...],
+        call: Callable[[stripe.StripeClient], Awaitable[stripe.Invoice]],
+    ) -> InvoiceSnapshot:
+        """Re-read the invoice first: a late retry of a step that already happened changes nothing."""
         client = self._stripe.for_merchant(data.merchant_id)
         with stripe_errors():
             current = await client.v1.invoices.retrieve_async(data.invoice_id)
-            if current.status != "open":
+            if current.status not in acts_on:
                 return snapshot(current)
-            return snapshot(
-                await client.v1.invoices.pay_async(data.invoice_id, {"off_session": True}, self._opts(data))
-            )
+            return snapshot(await call(client))
+
+    @activity.defn(name="invoices.pay")
+    async def pay(self, data: InvoiceStepInput) -> InvoiceSnapshot:
+        """Charge the open invoice off-session with the customer's default card."""
+        return await self._step(
+            data,
+            ("open",),
+            lambda c: c.v1.invoices.pay_async(data.invoice_id, {"off_session": True}, self._opts(data)),
+        )
 
     @activity.defn(name="invoices.send")
     async def send(self, data: InvoiceStepInput) -> InvoiceSnapshot:
         """Email the open invoice to the customer (collection_method send_invoice)."""
-        client = self._stripe.for_merchant(data.merchant_id)
-        with stripe_errors():
-            current = await client.v1.invoices.retrieve_async(data.invoice_id)
-            if current.status != "open":
-                return snapshot(current)
-            return snapshot(
-                await client.v1.invoices.send_invoice_async(data.invoice_id, None, self._opts(data))
-            )
+        return await self._step(
+            data,
+            ("open",),
+            lambda c: c.v1.invoices.send_invoice_async(data.invoice_id, None, self._opts(data)),
+        )
 
     @activity.defn(name="invoices.mark_uncollectible")
     async def mark_uncollectible(self, data: InvoiceStepInput) -> InvoiceSnapshot:
-        client = self._stripe.for_merchant(data.merchant_id)
-        with stripe_errors():
-            current = await client.v1.invoices.retrieve_async(data.invoice_id)
-            if current.status != "open":
-                return snapshot(current)
-            return snapshot(
-                await client.v1.invoices.mark_uncollectible_async(data.invoice_id, None, self._opts(data))
-            )
+        return await self._step(
+            data,
+            ("open",),
+            lambda c: c.v1.invoices.mark_uncollectible_async(data.invoice_id, None, self._opts(data)),
+        )
 
     @activity.defn(name="invoices.void")
     async def void(self, data: InvoiceStepInput) -> InvoiceSnapshot:
-        client = self._stripe.for_merchant(data.merchant_id)
-        with stripe_errors():
-            current = await client.v1.invoices.retrieve_async(data.invoice_id)
-            if current.status not in ("open", "uncollectible"):
-                return snapshot(current)
-            return snapshot(
-                await client.v1.invoices.void_invoice_async(data.invoice_id, None, self._opts(data))
-            )
+        return await self._step(
+            data,
+            ("open", "uncollectible"),
+            lambda c: c.v1.invoices.void_invoice_async(data.invoice_id, None, self._opts(data)),
+        )
