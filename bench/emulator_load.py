@@ -14,7 +14,6 @@ import asyncio
 import multiprocessing
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -23,15 +22,10 @@ import uuid
 
 import httpx
 
+from bench.harness.ports import free_port
 from bench.report import emit
 
 BODY = b"amount=1000&currency=usd&payment_method=pm_card_visa&confirm=true"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def drive(base_url: str, count: int, concurrency: int, key: str) -> tuple[list[float], int]:

@@ -43,6 +43,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.harness.ports import free_port  # noqa: E402
 from bench.report import emit  # noqa: E402
 from billflow.binaries import temporal_cli  # noqa: E402
 from billflow.search_attributes import cli_flags  # noqa: E402
@@ -111,12 +112,6 @@ async def worker_main() -> None:
 
 
 # --- the stack -----------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_port(port: int, proc: subprocess.Popen[bytes], name: str, timeout: float = 60) -> None:

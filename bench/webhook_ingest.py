@@ -15,7 +15,6 @@ import asyncio
 import json
 import os
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -41,6 +40,7 @@ from bench.report import emit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.harness.ports import free_port  # noqa: E402
 from billflow.binaries import temporal_cli  # noqa: E402
 from billflow.config import DEV_ENCRYPTION_KEY  # noqa: E402
 from billflow.crypto import SecretBox  # noqa: E402
@@ -74,12 +74,6 @@ class CountStripeEvents:
     @workflow.signal
     def finish(self) -> None:
         self.stop = True
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextmanager

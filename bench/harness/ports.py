@@ -17,3 +17,8 @@ def free_ports(count: int) -> list[int]:
     finally:
         for sock in socks:
             sock.close()
+
+
+def free_port() -> int:
+    """One port free right now on 127.0.0.1."""
+    return free_ports(1)[0]

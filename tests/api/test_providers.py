@@ -4,7 +4,6 @@ webhook endpoint registration, and the emulator's signed deliveries reaching a w
 from __future__ import annotations
 
 import asyncio
-import socket
 import uuid
 from collections.abc import AsyncIterator, Callable
 
@@ -17,6 +16,7 @@ from sqlalchemy import select, text
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from bench.harness.ports import free_port
 from billflow.config import Settings
 from billflow.crypto import SecretBox, mask
 from billflow.ledger import WebhookEvent
@@ -133,12 +133,6 @@ async def test_malformed_key_never_reaches_stripe(
     resp = await put_stripe(emu_client, shop, "pk_test_publishable")
     assert resp.status_code == 422
     assert resp.json()["error"]["field"] == "stripe.secret_key"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def test_unreachable_stripe_is_502(

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import socket
 import tempfile
 import uuid
 from collections.abc import AsyncIterator
@@ -26,6 +25,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities.registry import Deps
+from bench.harness.ports import free_port
 from billflow import search_attributes as sa
 from billflow.binaries import temporal_cli
 from billflow.config import Settings
@@ -44,12 +44,6 @@ SCREENSHOTS = Path(
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass
 class Ops:
     client: Client
@@ -60,7 +54,7 @@ class Ops:
 
 @pytest.fixture(scope="module")
 async def ops(sqlite_url: str, emulator_url: str) -> AsyncIterator[Ops]:
-    ui_port = _free_port()
+    ui_port = free_port()
     env = await WorkflowEnvironment.start_local(
         data_converter=pydantic_data_converter,
         dev_server_existing_path=temporal_cli(),
@@ -88,7 +82,7 @@ async def ops(sqlite_url: str, emulator_url: str) -> AsyncIterator[Ops]:
                 payment_approval_threshold_minor=1000,
             )
         )
-    port = _free_port()
+    port = free_port()
     app = create_app(settings=settings, ledger=ledger, temporal_client=env.client)
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")

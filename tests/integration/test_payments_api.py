@@ -4,7 +4,6 @@ Stripe emulator over HTTP (its signed webhooks reach the API) and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.registry import Deps
 from activities.stripe_client import StripeClients
+from bench.harness.ports import free_port
 from billflow.config import Settings
 from billflow.ledger import Payment, SavedCard, WebhookEvent
 from billflow.ledger.db import Ledger
@@ -30,12 +30,6 @@ from stripe_emulator.server import create_app as create_emulator
 from worker import build_worker
 
 pytestmark = [pytest.mark.devserver, pytest.mark.postgres]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
