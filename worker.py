@@ -5,31 +5,46 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from typing import Any
 
 import prometheus_client
 from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
-from temporalio.worker import Worker
+from temporalio.worker import Worker, WorkflowRunner
 
 from activities.registry import Deps, all_activities
 from billflow.config import Settings, get_settings
 from starter.client import connect
 from workflows.registry import WORKFLOWS
+from workflows.sandbox import sandboxed_runner
 
 log = logging.getLogger("billflow.worker")
 
 
-def build_worker(client: Client, deps: Deps, task_queue: str | None = None) -> Worker:
-    """A worker for `task_queue` (default: the configured one) with everything registered."""
+def build_worker(
+    client: Client,
+    deps: Deps,
+    task_queue: str | None = None,
+    *,
+    extra_workflows: Sequence[type] = (),
+    extra_activities: Sequence[Callable[..., Any]] = (),
+    workflow_runner: WorkflowRunner | None = None,
+) -> Worker:
+    """A worker for `task_queue` (default: the configured one) with everything registered.
+
+    The extras (and another runner) let benchmarks run their baselines in exactly this worker.
+    """
     return Worker(
         client,
         task_queue=task_queue or deps.settings.temporal_task_queue,
-        workflows=WORKFLOWS,
-        activities=all_activities(deps),
+        workflows=[*WORKFLOWS, *extra_workflows],
+        activities=[*all_activities(deps), *extra_activities],
         # Ledger activities are synchronous SQLAlchemy calls; they run on this pool.
         activity_executor=ThreadPoolExecutor(max_workers=32),
+        workflow_runner=workflow_runner or sandboxed_runner(),
         graceful_shutdown_timeout=timedelta(seconds=10),
     )
 

@@ -1,17 +1,18 @@
 """End-to-end payments per second through the API, against a no-op workflow of the same shape.
 
 Starts its own local stack on free ports: a Temporal dev server (in memory), the Stripe emulator
-and the billflow API as processes, and a worker process (billflow's worker plus the no-op flows
-below). Then:
+and the billflow API as processes, and a worker process (`worker.build_worker`, exactly billflow's
+worker, plus the no-op flows of bench/noop_flow.py). Then:
 
 1. POSTs `--payments` frictionless card payments (`pm_card_visa`) to `/v1/payments` with
    `--concurrency` requests in flight and records each request's latency (the API answers once
    Stripe's first answer is known, i.e. the payment is completed);
 2. counts the activities and child workflows one payment ran (from its history) and runs as many
    no-op workflows with that same number of no-op activities and children, started straight
-   through the Temporal client, with the same concurrency;
-3. prints payments/s, p50/p99 latency, no-op workflows/s, their ratio (target >= 0.8) and the
-   worker's CPU milliseconds per payment.
+   through the Temporal client, with the same concurrency: once in billflow's workflow sandbox
+   (the like-for-like baseline) and once unsandboxed (the strictest one);
+3. prints payments/s, p50/p99 latency, both no-op rates, the ratios (target >= 0.8), the worker's
+   CPU milliseconds per payment and every process's CPU per flow.
 
     .venv/bin/python bench/payments.py --payments 300 --concurrency 16 [--pg | --database-url URL]
 """
@@ -29,21 +30,20 @@ import sys
 import tempfile
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
 from pathlib import Path
 
 import httpx
-from temporalio import activity, workflow
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
-from temporalio.worker import UnsandboxedWorkflowRunner, Worker
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
+from temporalio.worker import UnsandboxedWorkflowRunner
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.harness.database import fresh_database  # noqa: E402
 from bench.harness.ports import free_port  # noqa: E402
+from bench.noop_flow import ALL as NOOP_FLOWS  # noqa: E402
+from bench.noop_flow import NoopWorkflow, NoopWorkflowBare, noop  # noqa: E402
 from bench.report import emit  # noqa: E402
 from billflow.binaries import temporal_cli  # noqa: E402
 from billflow.search_attributes import cli_flags  # noqa: E402
@@ -51,44 +51,15 @@ from billflow.search_attributes import cli_flags  # noqa: E402
 TASK_QUEUE = "bench-payments"
 
 
-# --- the no-op flow of the same shape ------------------------------------------------------------
-
-
-@activity.defn(name="bench.noop")
-async def noop() -> None:
-    """Does nothing: the baseline's activity."""
-
-
-@workflow.defn(name="BenchNoopChild", sandboxed=False)
-class NoopChild:
-    @workflow.run
-    async def run(self, activities: int) -> None:
-        for _ in range(activities):
-            await workflow.execute_activity(noop, start_to_close_timeout=timedelta(seconds=30))
-
-
-@workflow.defn(name="BenchNoopWorkflow", sandboxed=False)
-class NoopWorkflow:
-    @workflow.run
-    async def run(self, shape: list[int]) -> None:
-        """`shape` = [activities of the parent, then activities of each child]."""
-        for _ in range(shape[0]):
-            await workflow.execute_activity(noop, start_to_close_timeout=timedelta(seconds=30))
-        for i, child_activities in enumerate(shape[1:]):
-            await workflow.start_child_workflow(
-                NoopChild.run,
-                child_activities,
-                id=f"{workflow.info().workflow_id}/child{i}",
-                parent_close_policy=workflow.ParentClosePolicy.ABANDON,
-            )
+# --- the worker process -------------------------------------------------------------------------
 
 
 async def worker_main() -> None:
     """The worker process: billflow's worker with the no-op flows added, until SIGTERM."""
-    from activities.registry import Deps, all_activities
+    from activities.registry import Deps
     from billflow.config import get_settings
     from starter.client import connect
-    from workflows.registry import WORKFLOWS
+    from worker import build_worker
 
     settings = get_settings()
     client = await connect(settings)
@@ -96,16 +67,13 @@ async def worker_main() -> None:
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         asyncio.get_running_loop().add_signal_handler(sig, stop.set)
-    worker = Worker(
+    # billflow's own worker, exactly as `billflow worker` builds it, plus the baseline flows.
+    worker = build_worker(
         client,
-        task_queue=settings.temporal_task_queue,
-        workflows=[*WORKFLOWS, NoopWorkflow, NoopChild],
-        activities=[*all_activities(deps), noop],
-        activity_executor=ThreadPoolExecutor(max_workers=32),
-        max_concurrent_workflow_tasks=200,
-        workflow_runner=UnsandboxedWorkflowRunner()
-        if os.environ.get("BENCH_UNSANDBOXED")
-        else SandboxedWorkflowRunner(),
+        deps,
+        extra_workflows=NOOP_FLOWS,
+        extra_activities=[noop],
+        workflow_runner=UnsandboxedWorkflowRunner() if os.environ.get("BENCH_UNSANDBOXED") else None,
     )
     async with worker:
         await stop.wait()
@@ -176,6 +144,8 @@ async def payment_shape(client: Client, merchant_id: str, payment_row_wid: str) 
     async def counts(wid: str) -> tuple[int, list[str]]:
         activities, children = 0, []
         async for event in client.get_workflow_handle(wid).fetch_history_events():
+            if os.environ.get("BENCH_SHOW_HISTORY"):
+                print(wid.split("/")[0], EventType.Name(event.event_type))
             if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
                 activities += 1
             elif event.event_type == EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED:
@@ -190,13 +160,14 @@ async def payment_shape(client: Client, merchant_id: str, payment_row_wid: str) 
     return shape
 
 
-async def run_noop(client: Client, shape: list[int], n: int, concurrency: int) -> float:
+async def run_noop(client: Client, shape: list[int], n: int, concurrency: int, bare: bool) -> float:
     gate = asyncio.Semaphore(concurrency)
+    flow = NoopWorkflowBare.run if bare else NoopWorkflow.run
 
     async def one() -> None:
         async with gate:
             await client.execute_workflow(
-                NoopWorkflow.run, shape, id=f"bench-noop/{uuid.uuid4().hex}", task_queue=TASK_QUEUE
+                flow, shape, id=f"bench-noop/{uuid.uuid4().hex}", task_queue=TASK_QUEUE
             )
 
     began = time.perf_counter()
@@ -264,17 +235,22 @@ async def bench(args: argparse.Namespace) -> None:
             await run_payments(api, min(20, args.payments), args.concurrency)  # warm-up
             worker_pid = procs["worker"].pid
             cpu_before = cpu_ms(worker_pid)
+            stack_before = {name: cpu_ms(proc.pid) for name, proc in procs.items()}
             wall, latencies, ids = await run_payments(api, args.payments, args.concurrency)
             await asyncio.sleep(2)  # let the notifications that trail each payment finish
             cpu_payments = cpu_ms(worker_pid) - cpu_before
+            stack_payments = {name: cpu_ms(p.pid) - stack_before[name] for name, p in procs.items()}
         with ledger.session() as session:
             sample = session.scalar(select(Payment.workflow_id).where(Payment.id == ids[0]))
         assert sample is not None
         shape = await payment_shape(client, merchant_id, sample)
-        await run_noop(client, shape, min(20, args.payments), args.concurrency)  # warm-up
-        cpu_before = cpu_ms(worker_pid)
-        noop_wall = await run_noop(client, shape, args.payments, args.concurrency)
-        cpu_noop = cpu_ms(worker_pid) - cpu_before
+        noop: dict[str, tuple[float, dict[str, float]]] = {}
+        for bare in (False, True):
+            await run_noop(client, shape, min(20, args.payments), args.concurrency, bare)  # warm-up
+            before = {name: cpu_ms(proc.pid) for name, proc in procs.items()}
+            noop_wall = await run_noop(client, shape, args.payments, args.concurrency, bare)
+            spent = {name: cpu_ms(p.pid) - before[name] for name, p in procs.items()}
+            noop["bare" if bare else "sandboxed"] = (args.payments / noop_wall, spent)
     finally:
         for proc in reversed(procs.values()):
             proc.send_signal(signal.SIGTERM)
@@ -286,32 +262,43 @@ async def bench(args: argparse.Namespace) -> None:
         ledger.dispose()
 
     pay_rate = len(ids) / wall
-    noop_rate = args.payments / noop_wall
+    per = args.payments
     print(
-        f"ledger: {database_url.split(':')[0]}, payments: {args.payments}, concurrency: {args.concurrency}, "
-        f"billflow workflows {'un' if args.unsandboxed else ''}sandboxed (no-op: unsandboxed)"
+        f"ledger: {database_url.split(':')[0]}, payments: {per}, concurrency: {args.concurrency}, "
+        f"billflow workflows {'un' if args.unsandboxed else ''}sandboxed, cpus: {os.cpu_count()}"
     )
     print(f"payment shape (activities: workflow, then each child): {shape}")
-    print(f"payments end-to-end via API : {pay_rate:8.1f} /s")
+    print(f"payments end-to-end via API          : {pay_rate:8.1f} /s")
     print(
-        f"  latency p50 / p99         : {statistics.median(latencies) * 1000:8.1f} ms / "
+        f"  latency p50 / p99                  : {statistics.median(latencies) * 1000:8.1f} ms / "
         f"{percentile(latencies, 0.99) * 1000:.1f} ms"
     )
-    print(f"  worker CPU per payment    : {cpu_payments / args.payments:8.1f} ms")
-    print(f"no-op workflows, same shape : {noop_rate:8.1f} /s")
-    print(f"  worker CPU per no-op      : {cpu_noop / args.payments:8.1f} ms")
-    print(f"ratio payments / no-op      : {pay_rate / noop_rate:8.2f}  (target >= 0.8)")
+    print(f"  worker CPU per payment             : {cpu_payments / per:8.1f} ms")
+    print(f"  CPU ms per payment by process      : {_by_process(stack_payments, per)}")
+    labels = {"sandboxed": "in billflow's sandbox", "bare": "unsandboxed"}
+    for kind, (rate, spent) in noop.items():
+        print(f"no-op workflows, same shape, {labels[kind]:<21}: {rate:8.1f} /s")
+        print(f"  CPU ms per no-op by process        : {_by_process(spent, per)}")
+        print(f"  ratio payments / this no-op        : {pay_rate / rate:8.2f}  (target >= 0.8)")
+    rate, _ = noop["sandboxed"]
+    bare_rate, _ = noop["bare"]
     emit(
         "payments",
         {
             "payments_per_s": round(pay_rate, 2),
             "p50_ms": round(statistics.median(latencies) * 1000, 1),
             "p99_ms": round(percentile(latencies, 0.99) * 1000, 1),
-            "noop_per_s": round(noop_rate, 2),
-            "ratio_vs_noop": round(pay_rate / noop_rate, 3),
-            "worker_cpu_ms_per_payment": round(cpu_payments / args.payments, 1),
+            "noop_per_s": round(rate, 2),
+            "ratio_vs_noop": round(pay_rate / rate, 3),
+            "noop_bare_per_s": round(bare_rate, 2),
+            "ratio_vs_bare_noop": round(pay_rate / bare_rate, 3),
+            "worker_cpu_ms_per_payment": round(cpu_payments / per, 1),
         },
     )
+
+
+def _by_process(spent: dict[str, float], count: int) -> str:
+    return ", ".join(f"{name} {ms / count:.1f}" for name, ms in spent.items())
 
 
 def main() -> None:
@@ -341,18 +328,9 @@ def main() -> None:
     if not args.pg:
         asyncio.run(bench(args))
         return
-    import psycopg
-
-    admin = os.environ.get("BILLFLOW_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
-    name = f"billflow_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    args.database_url = admin.rsplit("/", 1)[0] + f"/{name}"
-    try:
+    with fresh_database("postgres", Path(tempfile.gettempdir())) as url:
+        args.database_url = url
         asyncio.run(bench(args))
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 if __name__ == "__main__":
