@@ -27,12 +27,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 import stripe
 from temporalio import workflow
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from bench.report import emit
@@ -40,17 +37,16 @@ from bench.report import emit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.harness.database import fresh_database, sqlalchemy_url  # noqa: E402
 from bench.harness.ports import free_port  # noqa: E402
-from billflow.binaries import temporal_cli  # noqa: E402
 from billflow.config import DEV_ENCRYPTION_KEY  # noqa: E402
 from billflow.crypto import SecretBox  # noqa: E402
 from billflow.ledger import WebhookEvent  # noqa: E402
 from billflow.ledger.db import Ledger  # noqa: E402
+from billflow.local_temporal import start_dev_server  # noqa: E402
 from billflow.merchants import create_merchant, save_stripe_credentials  # noqa: E402
-from billflow.migrate import upgrade  # noqa: E402
-from billflow.signals import STRIPE_EVENT, StripeEventSignal  # noqa: E402
+from billflow.signals import STRIPE_EVENT, STRIPE_EVENTS, StripeEventBatch, StripeEventSignal  # noqa: E402
 
-PG_ADMIN = os.environ.get("BILLFLOW_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
 WHSEC = "whsec_bench_" + "b" * 32
 
 
@@ -60,6 +56,7 @@ class CountStripeEvents:
 
     def __init__(self) -> None:
         self.count = 0
+        self.signals = 0
         self.stop = False
 
     @workflow.run
@@ -70,39 +67,20 @@ class CountStripeEvents:
     @workflow.signal(name=STRIPE_EVENT)
     def stripe_event(self, _: StripeEventSignal) -> None:
         self.count += 1
+        self.signals += 1
+
+    @workflow.signal(name=STRIPE_EVENTS)
+    def stripe_events(self, batch: StripeEventBatch) -> None:
+        self.count += len(batch.events)
+        self.signals += 1
+
+    @workflow.query
+    def signals_received(self) -> int:
+        return self.signals
 
     @workflow.signal
     def finish(self) -> None:
         self.stop = True
-
-
-@contextmanager
-def database(kind: str) -> Iterator[str]:
-    """A fresh migrated ledger; yields its BILLFLOW_DATABASE_URL form."""
-    if kind == "sqlite":
-        path = ROOT / ".billflow" / f"bench-{uuid.uuid4().hex[:8]}.db"
-        url = f"sqlite:///{path}"
-        upgrade(url)
-        try:
-            yield url
-        finally:
-            for suffix in ("", "-wal", "-shm"):
-                Path(str(path) + suffix).unlink(missing_ok=True)
-        return
-    name = f"billflow_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
-    try:
-        upgrade(url.replace("postgresql://", "postgresql+psycopg://"))
-        yield url
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def sqlalchemy_url(url: str) -> str:
-    return url.replace("postgresql://", "postgresql+psycopg://") if url.startswith("postgresql://") else url
 
 
 @contextmanager
@@ -159,30 +137,43 @@ def child_pids(name: str) -> list[int]:
 
 
 def build_deliveries(
-    merchant_id: str, workflow_ids: list[str], unique: int, total: int, seed: int
+    merchant_id: str, workflow_ids: list[str], unique: int, total: int, seed: int, per_object: int = 1
 ) -> list[tuple[str, bytes]]:
-    """`total` deliveries of `unique` events: every event once, the rest redeliveries, shuffled."""
+    """`total` deliveries of `unique` events: every event once, the rest redeliveries.
+
+    As Stripe does, the events of one object change (`per_object` of them, e.g.
+    payment_intent.succeeded, charge.succeeded, charge.updated) are sent back to back; the groups
+    are shuffled and spread over the workflows, and redeliveries land at random later positions.
+    """
     rng = random.Random(seed)
+    types = ["payment_intent.succeeded", "charge.succeeded", "charge.updated", "payment_intent.created"]
     events: list[dict[str, Any]] = []
+    groups: list[list[int]] = []
     for i in range(unique):
-        wid = workflow_ids[i % len(workflow_ids)]
+        if i % per_object == 0:
+            groups.append([])
+        group = len(groups) - 1
+        wid = workflow_ids[group % len(workflow_ids)]
+        groups[-1].append(i)
         events.append(
             {
                 "id": f"evt_bench_{uuid.uuid4().hex}",
                 "object": "event",
-                "type": "payment_intent.succeeded",
+                "type": types[i % per_object % len(types)],
                 "created": int(time.time()),
                 "data": {
                     "object": {
-                        "id": f"pi_{uuid.uuid4().hex[:24]}",
+                        "id": f"pi_{group:024d}",
                         "object": "payment_intent",
                         "metadata": {"workflow_id": wid},
                     }
                 },
             }
         )
-    order = list(range(unique)) + [rng.randrange(unique) for _ in range(total - unique)]
-    rng.shuffle(order)
+    rng.shuffle(groups)
+    order = [i for group in groups for i in group]
+    for _ in range(total - unique):
+        order.insert(rng.randrange(1, len(order) + 1), rng.randrange(unique))
     return [(str(events[i]["id"]), json.dumps(events[i]).encode()) for i in order]
 
 
@@ -257,7 +248,13 @@ async def main() -> int:
     )
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument(
-        "--workflows", type=int, default=20, help="waiting workflows the events are spread over"
+        "--workflows", type=int, default=200, help="waiting workflows the events are spread over"
+    )
+    parser.add_argument(
+        "--per-object",
+        type=int,
+        default=3,
+        help="events Stripe sends together for one object change (default 3; 1 = every event alone)",
     )
     parser.add_argument("--db", choices=["postgres", "sqlite"], default="postgres")
     parser.add_argument("--seed", type=int, default=1)
@@ -272,16 +269,12 @@ async def main() -> int:
     args = parser.parse_args()
 
     unique = max(1, int(args.events * (1 - args.duplicates)))
-    env = await WorkflowEnvironment.start_local(
-        data_converter=pydantic_data_converter,
-        dev_server_existing_path=temporal_cli(),
-        dev_server_log_level="error",
-    )
+    env = await start_dev_server()
     client: Client = env.client
     address = client.service_client.config.target_host
     task_queue = f"bench-{uuid.uuid4().hex[:8]}"
     try:
-        with database(args.db) as db_url:
+        with fresh_database(args.db, ROOT / ".billflow") as db_url:
             ledger = Ledger.from_url(sqlalchemy_url(db_url))
             merchant, _ = create_merchant(ledger, "bench")
             save_stripe_credentials(
@@ -297,7 +290,9 @@ async def main() -> int:
             handles = [
                 await client.start_workflow(CountStripeEvents.run, id=w, task_queue=task_queue) for w in wids
             ]
-            deliveries = build_deliveries(merchant.id, wids, unique, args.events, args.seed)
+            warm_wid = f"payment/{merchant.id}/bench-warmup"
+            warm = await client.start_workflow(CountStripeEvents.run, id=warm_wid, task_queue=task_queue)
+            deliveries = build_deliveries(merchant.id, wids, unique, args.events, args.seed, args.per_object)
             worker = Worker(client, task_queue=task_queue, workflows=[CountStripeEvents])
             if args.worker == "during":
                 worker_task = asyncio.create_task(worker.run())
@@ -307,7 +302,7 @@ async def main() -> int:
             server_cpu_before = sum(cpu_seconds(p) for p in servers)
             with api_process(db_url, address, port, args.api_workers) as proc:
                 url = f"http://127.0.0.1:{port}/v1/webhooks/stripe/{merchant.id}"
-                await send_all(url, build_deliveries(merchant.id, wids[:1], 20, 20, 0), 4)  # warm-up
+                await send_all(url, build_deliveries(merchant.id, [warm_wid], 20, 20, 0), 4)  # warm-up
                 cpu_before = cpu_seconds(proc.pid)
                 elapsed, latencies, outcomes = await send_all(url, deliveries, args.concurrency)
                 api_cpu = cpu_seconds(proc.pid) - cpu_before
@@ -317,7 +312,9 @@ async def main() -> int:
                 worker_task = asyncio.create_task(worker.run())
             for h in handles:
                 await h.signal(CountStripeEvents.finish)
-            signalled = sum([await h.result() for h in handles]) - 20
+            signals = sum([await h.query(CountStripeEvents.signals_received) for h in handles])
+            signalled = sum([await h.result() for h in handles])
+            await warm.signal(CountStripeEvents.finish)
             await worker.shutdown()
             await worker_task
             with ledger.session() as session:
@@ -333,11 +330,14 @@ async def main() -> int:
 
     print(
         f"ledger={args.db} deliveries={args.events} unique={unique} concurrency={args.concurrency} "
-        f"workflows={args.workflows} worker={args.worker} api_workers={args.api_workers} cpus={os.cpu_count()}"
+        f"workflows={args.workflows} per_object={args.per_object} worker={args.worker} api_workers={args.api_workers} cpus={os.cpu_count()}"
     )
     print(f"outcomes: {dict(sorted(outcomes.items()))}")
     print(
         f"signalled exactly once: {signalled == unique == routed} (signals={signalled}, routed rows={routed})"
+    )
+    print(
+        f"Temporal signals sent: {signals} for {signalled} events ({signalled / max(signals, 1):.2f} events per signal)"
     )
     print(
         f"throughput: {args.events / elapsed:.0f} deliveries/s ({unique / elapsed:.0f} new events/s) in {elapsed:.2f}s"
@@ -365,6 +365,8 @@ async def main() -> int:
             "p50_ms": round(p(0.50), 1),
             "p99_ms": round(p(0.99), 1),
             "exactly_once": signalled == unique == routed,
+            "events_per_signal": round(signalled / max(signals, 1), 2),
+            "worker": args.worker,
         },
     )
     return 0 if signalled == unique == routed else 1

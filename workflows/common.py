@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -12,7 +13,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from billflow import search_attributes as sa
 from billflow.notifications import NOTIFY_WORKFLOW, MerchantEvent, notify_workflow_id
-from billflow.signals import APPROVE, REJECT, Decision
+from billflow.signals import APPROVE, REJECT, STRIPE_EVENTS, Decision, StripeEventBatch, StripeEventSignal
 
 
 def start_attributes(
@@ -39,11 +40,25 @@ def start_attributes(
     return TypedSearchAttributes(pairs)
 
 
+def static_details(*facts: tuple[str, object | None]) -> str:
+    """A run's key facts as the markdown list the UI shows under its summary; unknown facts are left out.
+
+    Never put emails or names here: unlike payloads, they would be readable without the codec.
+    """
+    return "\n".join(f"- **{label}**: {value}" for label, value in facts if value not in (None, ""))
+
+
 # Operators search one word for "a person must act", whatever each API calls that state.
 OPERATOR_STATUS = {"requires_approval": "awaiting_approval"}
 
 
-def set_status(status: str, *, customer_id: str | None = None, amount_minor: int | None = None) -> None:
+def set_status(
+    status: str,
+    *,
+    customer_id: str | None = None,
+    amount_minor: int | None = None,
+    currency: str | None = None,
+) -> None:
     """Upsert BillingStatus (and any newly known facts) so operators can filter on it.
 
     Every flow waiting for a manager shows `BillingStatus="awaiting_approval"`.
@@ -54,18 +69,43 @@ def set_status(status: str, *, customer_id: str | None = None, amount_minor: int
         updates.append(sa.CUSTOMER_ID.value_set(customer_id))
     if amount_minor is not None:
         updates.append(sa.AMOUNT_MINOR.value_set(amount_minor))
+    if currency:
+        updates.append(sa.CURRENCY.value_set(currency.upper()))
     workflow.upsert_search_attributes(updates)
 
 
+# What the current details offer for the Send Signal dialog; every payload parses as the signal's model.
+EXAMPLE_DECISION: dict[str, Any] = {"by": "ops@example.com", "reason": "..."}
+
+
+def recheck_example(object_type: str, object_id: str) -> dict[str, Any]:
+    """A `stripe_event` payload an operator sends to make the run re-read `object_id` from Stripe now
+    (the run trusts no event content, so this is as good as a webhook)."""
+    return {
+        "event_id": "evt_operator",
+        "type": "operator.recheck",
+        "object_type": object_type,
+        "object_id": object_id,
+    }
+
+
 def set_waiting(
-    what: str, until: datetime | None, signal: str | None = None, example: dict[str, Any] | None = None
+    what: str,
+    until: datetime | None,
+    signal: str | None = None,
+    example: dict[str, Any] | None = None,
+    *,
+    also: Mapping[str, dict[str, Any] | None] | None = None,
 ) -> None:
-    """Describe the current wait in the UI: what, since and until when, which signal ends it."""
+    """Describe the current wait in the UI: what, since and until when, which signals end or steer it,
+    each with the JSON to paste into the Send Signal dialog."""
     lines = [f"**Waiting for** {what}", f"since {workflow.now():%Y-%m-%d %H:%M:%S} UTC"]
     if until is not None:
         lines.append(f"until {until:%Y-%m-%d %H:%M:%S} UTC")
-    if signal:
-        lines.append(f"send signal `{signal}`" + (f" with `{json.dumps(example)}`" if example else ""))
+    offers = ([(signal, example)] if signal else []) + list((also or {}).items())
+    for i, (name, payload) in enumerate(offers):
+        lead = "send signal" if i == 0 else "or signal"
+        lines.append(f"{lead} `{name}`" + (f" with `{json.dumps(payload)}`" if payload else ""))
     workflow.set_current_details("\n\n".join(lines))
 
 
@@ -77,6 +117,16 @@ def deadline(after: timedelta) -> datetime:
     return workflow.now() + after
 
 
+def notify_details(event: MerchantEvent, redelivery: bool = False) -> str:
+    return static_details(
+        ("Event", event.event_id),
+        ("Type", event.type),
+        ("Merchant", event.merchant_id),
+        ("Delivery", "redelivery asked for by the merchant" if redelivery else "first delivery"),
+        ("Retries", "exponential back-off for up to 3 days; never sent again after a 2xx"),
+    )
+
+
 async def notify(event: MerchantEvent) -> None:
     """Start the merchant notification as an abandoned child: it outlives this run and is unique per event."""
     try:
@@ -86,6 +136,7 @@ async def notify(event: MerchantEvent) -> None:
             id=notify_workflow_id(event.merchant_id, event.event_id),
             parent_close_policy=workflow.ParentClosePolicy.ABANDON,
             static_summary=f"Notify {event.merchant_id}: {event.type}",
+            static_details=notify_details(event),
         )
     except WorkflowAlreadyStartedError:
         pass  # already notified by an earlier run of this flow (continue-as-new, reset)
@@ -109,3 +160,15 @@ class ManagerDecision:
     def reject(self, decision: Decision) -> None:
         if self._decision is None:
             self._decision = (REJECT, decision)
+
+
+class StripeEventBatches:
+    """The `stripe_events` signal: a batch of webhook events, applied one by one to `stripe_event`."""
+
+    def stripe_event(self, event: StripeEventSignal) -> None:
+        raise NotImplementedError  # every flow defines its own `stripe_event` signal handler
+
+    @workflow.signal(name=STRIPE_EVENTS)
+    def stripe_events(self, batch: StripeEventBatch) -> None:
+        for event in batch.events:
+            self.stripe_event(event)

@@ -4,7 +4,9 @@ The path names the merchant whose webhook secret signs the delivery. A missing `
 is refused before the database is touched; a bad, tampered or stale signature (300 s tolerance) is
 400. Each event id is stored once; a duplicate is acknowledged without being applied again. The
 event wakes the workflow named in its object's `metadata.workflow_id` with the `stripe_event` signal
-(ids only: the workflow re-reads the object from Stripe). Events nobody waits for are kept as
+(ids only: the workflow re-reads the object from Stripe); events for one workflow that arrive
+together share one `stripe_events` signal (starter/signal_coalescer.py), and concurrent deliveries
+share their database writes (starter/webhook_inbox.py). Events nobody waits for are kept as
 `unrouted`; a Temporal outage marks the row `failed` and answers 503 so Stripe delivers it again.
 """
 
@@ -19,13 +21,12 @@ import stripe
 from fastapi import APIRouter, Header, Path, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
-from sqlalchemy import Table, bindparam, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
-from temporalio.service import RPCError, RPCStatusCode
+from sqlalchemy import select, update
 
 from billflow.ledger import Merchant, WebhookEvent, utcnow
 from billflow.ledger.db import Ledger
-from billflow.signals import STRIPE_EVENT, StripeEventSignal
+from billflow.metrics import WEBHOOK_LAG_SECONDS
+from billflow.signals import StripeEventSignal
 from starter.deps import AppState, StateDep
 from starter.envelope import ApiError, Envelope, error_responses, ok
 
@@ -97,40 +98,6 @@ def _workflow_id(obj: dict[str, Any]) -> str | None:
     return None
 
 
-_EVENTS: Table = WebhookEvent.__table__  # type: ignore[assignment]
-# RETURNING, not rowcount, tells whether this request inserted the row (psycopg reports -1).
-_INSERT = {
-    name: dialect.insert(_EVENTS)
-    .on_conflict_do_nothing(index_elements=["stripe_event_id"])
-    .returning(_EVENTS.c.id)
-    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
-}
-_EXISTING = select(_EVENTS.c.status, _EVENTS.c.received_at).where(
-    _EVENTS.c.stripe_event_id == bindparam("event_id")
-)
-_FINISH = (
-    update(_EVENTS)
-    .where(_EVENTS.c.stripe_event_id == bindparam("event_id"))
-    .values(status=bindparam("status"), error=bindparam("error"), processed_at=bindparam("processed_at"))
-)
-
-
-def _insert_once(ledger: Ledger, values: dict[str, Any]) -> tuple[bool, str | None, Any]:
-    """Insert the event unless its id exists: (inserted?, existing status, existing received_at).
-
-    This is `upsert(..., update=[])` (insert-if-absent on the unique event id), written out here
-    because the caller must know whether *this* request inserted the row: a concurrent duplicate
-    delivery loses the race and is acknowledged without being applied.
-    """
-    # Prebuilt Core statements on a plain connection: this is the hot path of every delivery.
-    with ledger.engine.begin() as conn:
-        inserted = conn.execute(_INSERT[conn.dialect.name], values).scalar_one_or_none()
-        if inserted is not None:
-            return True, None, None
-        existing = conn.execute(_EXISTING, {"event_id": values["stripe_event_id"]}).one()
-        return False, existing.status, existing.received_at
-
-
 def _claim_retry(ledger: Ledger, event_id: str, status: str) -> bool:
     """Take over a failed (or abandoned) event for reprocessing; False if another request did."""
     with ledger.session() as session:
@@ -141,32 +108,6 @@ def _claim_retry(ledger: Ledger, event_id: str, status: str) -> bool:
             .returning(WebhookEvent.id)
         ).scalar_one_or_none()
         return claimed is not None
-
-
-def _finish(ledger: Ledger, event_id: str, status: Status, error: str | None) -> None:
-    with ledger.engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            # The event itself was committed durably before signalling; this status update may skip
-            # the WAL flush. If a database crash loses it, the row stays `received` and Stripe's next
-            # redelivery (or the operator) re-routes it: at worst one more signal, which workflows
-            # tolerate since they re-read the object from Stripe.
-            conn.execute(text("SET LOCAL synchronous_commit TO OFF"))
-        conn.execute(
-            _FINISH, {"event_id": event_id, "status": status, "error": error, "processed_at": utcnow()}
-        )
-
-
-async def _signal(state: AppState, wid: str, signal: StripeEventSignal) -> tuple[Status, str | None]:
-    try:
-        client = await state.temporal()
-        await client.get_workflow_handle(wid).signal(STRIPE_EVENT, signal)
-    except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            return "unrouted", f"workflow {wid} not found or already closed"
-        return "failed", f"signal failed: {exc.status.name}: {exc.message}"
-    except ApiError as exc:
-        return "failed", exc.message
-    return "routed", None
 
 
 @router.post("/stripe/{merchant_id}", responses=error_responses(413, 503))
@@ -242,7 +183,11 @@ async def stripe_webhook(
         "received_at": utcnow(),
         "processed_at": utcnow() if reason else None,
     }
-    inserted, existing, received_at = await run_in_threadpool(_insert_once, state.ledger, values)
+    stored = await state.webhook_inbox.store(values)
+    inserted, existing, received_at = stored.inserted, stored.status, stored.received_at
+    created = event.get("created")
+    if inserted and isinstance(created, int | float):  # first delivery only: redeliveries are not lag
+        WEBHOOK_LAG_SECONDS.observe(max(0.0, time.time() - created))
     if not inserted:
         retry = existing == "failed" or (
             existing == "received"
@@ -259,8 +204,8 @@ async def stripe_webhook(
     signal = StripeEventSignal(
         event_id=event_id, type=event_type, object_type=object_type, object_id=object_id
     )
-    outcome, error = await _signal(state, wid, signal)
-    await run_in_threadpool(_finish, state.ledger, event_id, outcome, error)
+    outcome, error = await state.stripe_signals.send(wid, signal)
+    await state.webhook_inbox.finish(event_id, outcome, error)
     if outcome == "failed":
         raise ApiError(
             503, "temporal_unavailable", "the event is stored but could not be delivered; retry later"

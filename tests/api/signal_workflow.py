@@ -7,10 +7,11 @@ from datetime import timedelta
 from temporalio import workflow
 
 from billflow.signals import STRIPE_EVENT, StripeEventSignal
+from workflows.common import StripeEventBatches
 
 
 @workflow.defn
-class WaitForStripeEvents:
+class WaitForStripeEvents(StripeEventBatches):
     def __init__(self) -> None:
         self.events: list[StripeEventSignal] = []
 

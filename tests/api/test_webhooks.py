@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -12,6 +13,7 @@ import httpx
 import pytest
 import stripe
 from fastapi import FastAPI
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
@@ -231,6 +233,28 @@ async def test_events_nobody_waits_for_are_recorded_unrouted(
     assert len(stored(pg_ledger, evt["id"])) == 1
 
 
+async def test_first_delivery_records_its_lag_on_the_api_metrics_page(
+    hook_client: httpx.AsyncClient, shop: Shop
+) -> None:
+    def lag(page: str) -> tuple[float, float]:
+        count = total = 0.0
+        for family in text_string_to_metric_families(page):
+            for sample in family.samples:
+                if sample.name == "billflow_webhook_lag_seconds_count":
+                    count = sample.value
+                elif sample.name == "billflow_webhook_lag_seconds_sum":
+                    total = sample.value
+        return count, total
+
+    count, total = lag((await hook_client.get("/metrics")).text)
+    evt = event(created=int(time.time()) - 42)  # Stripe sent it 42 s ago (unrouted: no workflow needed)
+    assert (await post(hook_client, shop.id, *signed(evt))).status_code == 200
+    assert (await post(hook_client, shop.id, *signed(evt))).json()["data"]["duplicate"] is True
+    after_count, after_total = lag((await hook_client.get("/metrics")).text)
+    assert after_count - count == 1  # the redelivery is not a second lag
+    assert 42 <= after_total - total < 42 + 30
+
+
 class _DownHandle:
     async def signal(self, *_: Any) -> None:
         raise RPCError("connection refused", RPCStatusCode.UNAVAILABLE, b"")
@@ -270,3 +294,32 @@ async def test_temporal_outage_marks_failed_and_a_redelivery_routes_it(
     assert retry.json()["data"]["status"] == "routed"
     assert [e.event_id for e in got] == [evt["id"]]
     assert [r.status for r in stored(pg_ledger, evt["id"])] == ["routed"]
+
+
+async def test_events_arriving_together_reach_their_workflow_once_each(
+    hook_client: httpx.AsyncClient,
+    shop: Shop,
+    pg_ledger: Ledger,
+    dev_env: WorkflowEnvironment,
+    task_queue: str,
+) -> None:
+    """A burst for one workflow travels in fewer signals (stripe_events), yet every event lands once."""
+    wid = f"payment/{shop.id}/{uuid.uuid4().hex}"
+    burst = [event(workflow_id=wid, type=f"payment_intent.step{i}") for i in range(12)]
+    async with Worker(dev_env.client, task_queue=task_queue, workflows=[WaitForStripeEvents]):
+        handle = await dev_env.client.start_workflow(
+            WaitForStripeEvents.run, len(burst), id=wid, task_queue=task_queue
+        )
+        answers = await asyncio.gather(*(post(hook_client, shop.id, *signed(e)) for e in burst))
+        got = await handle.result()
+        signalled = [
+            e.workflow_execution_signaled_event_attributes.signal_name
+            async for e in handle.fetch_history_events()
+            if e.HasField("workflow_execution_signaled_event_attributes")
+        ]
+    assert [a.json()["data"]["status"] for a in answers] == ["routed"] * len(burst)
+    assert sorted(e.event_id for e in got) == sorted(e["id"] for e in burst)
+    assert "stripe_events" in signalled and len(signalled) < len(burst)
+    for e in burst:
+        [row] = stored(pg_ledger, e["id"])
+        assert row.status == "routed"
