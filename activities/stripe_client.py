@@ -6,7 +6,7 @@ import stripe
 from sqlalchemy import select
 from temporalio.exceptions import ApplicationError
 
-from activities.rate_limit import RateLimitedHTTPXClient, StripeRateLimiter
+from activities.rate_limit import REQUEST_SECONDS, RateLimitedHTTPXClient, StripeRateLimiter
 from billflow.config import Settings
 from billflow.crypto import SecretBox
 from billflow.ledger import Merchant
@@ -21,7 +21,7 @@ def make_client(
         secret_key,
         base_addresses={"api": api_base} if api_base else None,
         max_network_retries=0,
-        http_client=http_client or stripe.HTTPXClient(timeout=20),
+        http_client=http_client or stripe.HTTPXClient(timeout=REQUEST_SECONDS),
     )
 
 
@@ -52,7 +52,7 @@ class StripeClients:
         client = self._cache.get(key)
         if client is None:
             http = (
-                RateLimitedHTTPXClient(self._limiter, merchant_id, timeout=20)
+                RateLimitedHTTPXClient(self._limiter, merchant_id, timeout=REQUEST_SECONDS)
                 if self._limiter is not None
                 else None
             )

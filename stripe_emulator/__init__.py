@@ -11,6 +11,7 @@ or as a process: ``python -m stripe_emulator --port 12111 [--state-file s.json] 
 
 Controls (plain JSON over HTTP, not part of Stripe's API):
 ``GET /_emulator/health``, ``POST /_emulator/reset``, ``GET|POST|DELETE /_emulator/faults``,
+``GET /_emulator/faults/injected`` (how often each fault fired since the last reset),
 ``GET /_emulator/audit?api_key=…``, ``POST /_emulator/clock/advance {"seconds": n}``,
 ``GET /_emulator/3ds/{id}`` (HTML) and ``POST /_emulator/3ds/{id}/complete|fail``,
 ``GET /_emulator/webhooks/deliveries``, ``POST /_emulator/state``.

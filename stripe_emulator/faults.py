@@ -5,6 +5,7 @@ from __future__ import annotations
 import fnmatch
 import random
 import time
+from collections import Counter
 
 from pydantic import BaseModel, Field
 
@@ -66,6 +67,8 @@ class FaultInjector:
         self.config = FaultConfig()
         self.rng = random.Random()
         self.buckets: dict[str, TokenBucket] = {}
+        # How often each named fault fired since the last reset (kept across reconfiguration).
+        self.injected: Counter[str] = Counter()
 
     def configure(self, config: FaultConfig) -> None:
         self.config = config
@@ -86,8 +89,12 @@ class FaultInjector:
                 return fault
         return None
 
-    def roll(self, rate: float) -> bool:
-        return rate > 0 and self.rng.random() < rate
+    def roll(self, rate: float, name: str | None = None) -> bool:
+        """Draw whether a fault fires; a named one that fires is counted in `injected`."""
+        fired = rate > 0 and self.rng.random() < rate
+        if fired and name is not None:
+            self.injected[name] += 1
+        return fired
 
     def allow(self, api_key: str) -> bool:
         rate = self.config.rate_limit_per_second

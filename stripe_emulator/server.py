@@ -34,7 +34,7 @@ from stripe_emulator.errors import (
 )
 from stripe_emulator.faults import EndpointFault, FaultConfig, FaultInjector
 from stripe_emulator.forms import parse_form, parse_query
-from stripe_emulator.stats import RequestStats
+from stripe_emulator.stats import RequestStats, route_of
 from stripe_emulator.store import API_VERSION, Store
 from stripe_emulator.webhooks import WebhookDispatcher
 
@@ -124,10 +124,11 @@ class EmulatorApp:
         path: str = scope["path"]
         if path.startswith("/v1/"):
             key = _bearer(scope)
+            route = route_of(scope["method"], path)
 
             async def counted(message: Message) -> None:
                 if message["type"] == "http.response.start":
-                    self.stats.record(key, int(message["status"]))
+                    self.stats.record(key, int(message["status"]), route)
                 await send(message)
 
             await self._api(scope, body, counted)
@@ -179,11 +180,11 @@ class EmulatorApp:
                         if fault.should_retry is None
                         else {"stripe-should-retry": "true" if fault.should_retry else "false"}
                     )
-                    if self.faults.roll(fault.rate_limit_429_rate):
+                    if self.faults.roll(fault.rate_limit_429_rate, "rate_limit_429"):
                         err = rate_limited()
                         err.headers.update(retry_hdr)
                         raise err
-                    if self.faults.roll(fault.error_500_rate):
+                    if self.faults.roll(fault.error_500_rate, "error_500"):
                         err = api_error("An unknown error occurred (injected by the emulator).")
                         err.headers.update(retry_hdr)
                         raise err
@@ -234,7 +235,7 @@ class EmulatorApp:
                 idempotency.finish(acct, idem_key or "", status, encoded)
                 claimed = None
             self._after_write()
-            if fault is not None and self.faults.roll(fault.drop_after_commit_rate):
+            if fault is not None and self.faults.roll(fault.drop_after_commit_rate, "drop_after_commit"):
                 # The write is stored (and replayable); the client sees a broken response.
                 await send(
                     {
@@ -300,14 +301,20 @@ class EmulatorApp:
         head = parts[0] if parts else ""
         if head == "health":
             return {"status": "ok", "api_version": API_VERSION, "now": self.store.clock.now()}
+        if head == "stats" and method == "DELETE":
+            self.stats.forget(_control_key(headers, query))
+            return {"deleted": True}
         if head == "stats":
             return self.stats.of(_control_key(headers, query))
         if head == "reset" and method == "POST":
             self.stats.clear()
             self.store.reset()
             self.faults.clear()
+            self.faults.injected.clear()
             self.webhooks.deliveries.clear()
             return {"reset": True}
+        if head == "faults" and len(parts) > 1 and parts[1] == "injected":
+            return dict(sorted(self.faults.injected.items()))
         if head == "faults":
             if method == "POST":
                 self.faults.configure(FaultConfig.model_validate_json(body or b"{}"))

@@ -79,19 +79,19 @@ class WebhookDispatcher:
 
     async def _deliver(self, acct: Account, event: Obj, endpoint_id: str) -> None:
         cfg = self.faults.config.webhooks
-        if self.faults.roll(cfg.delay_rate):
+        if self.faults.roll(cfg.delay_rate, "webhook_delay"):
             await asyncio.sleep(cfg.delay_ms / 1000)
-        if self.faults.roll(cfg.reorder_rate):
+        if self.faults.roll(cfg.reorder_rate, "webhook_reorder"):
             await asyncio.sleep(self.faults.rng.uniform(0.01, 0.2))
         for attempt in range(1, self.max_attempts + 1):
             endpoint = acct.objects.get(endpoint_id)
             if endpoint is None or endpoint.get("status") != "enabled":
                 return
-            lost = attempt == 1 and self.faults.roll(cfg.loss_rate)
+            lost = attempt == 1 and self.faults.roll(cfg.loss_rate, "webhook_loss")
             status = await self._post(event, endpoint, attempt, lost)
             if 200 <= status < 300:
                 event["pending_webhooks"] = max(0, int(event.get("pending_webhooks", 1)) - 1)
-                if self.faults.roll(cfg.duplicate_rate):
+                if self.faults.roll(cfg.duplicate_rate, "webhook_duplicate"):
                     await self._post(event, endpoint, attempt, False, duplicate=True)
                 return
             if attempt < self.max_attempts:

@@ -183,3 +183,30 @@ async def test_invalid_fault_config_is_400(control: httpx.AsyncClient) -> None:
 async def test_health(control: httpx.AsyncClient) -> None:
     resp = await control.get("/_emulator/health")
     assert resp.json()["status"] == "ok"
+
+
+async def test_injected_faults_are_counted_until_reset(
+    client: stripe.StripeClient, control: httpx.AsyncClient
+) -> None:
+    await control.post("/_emulator/reset")
+    fault = {
+        "endpoints": [
+            {"method": "GET", "path": "/v1/customers", "error_500_rate": 1.0},
+            {"method": "POST", "path": "/v1/customers", "rate_limit_429_rate": 1.0},
+            {"method": "POST", "path": "/v1/payment_intents", "drop_after_commit_rate": 1.0},
+        ]
+    }
+    await control.post("/_emulator/faults", json=fault)
+    for _ in range(2):
+        with pytest.raises(stripe.APIError):
+            await client.v1.customers.list_async()
+    with pytest.raises(stripe.RateLimitError):
+        await client.v1.customers.create_async()
+    with pytest.raises(stripe.APIConnectionError):
+        await client.v1.payment_intents.create_async(params=PI)
+    await control.delete("/_emulator/faults")  # clearing the faults keeps what was counted
+    await client.v1.customers.list_async()
+    counted = (await control.get("/_emulator/faults/injected")).json()
+    assert counted == {"error_500": 2, "rate_limit_429": 1, "drop_after_commit": 1}
+    await control.post("/_emulator/reset")
+    assert (await control.get("/_emulator/faults/injected")).json() == {}

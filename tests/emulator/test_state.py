@@ -127,8 +127,23 @@ async def test_stats_count_responses_by_status(base_url: str, api_key: str) -> N
     client = stripe.StripeClient(api_key, base_addresses={"api": base_url}, max_network_retries=0)
     await client.v1.customers.create_async(params={"email": "a@example.com"})
     with pytest.raises(stripe.InvalidRequestError):
-        await client.v1.customers.retrieve_async("cus_missing")
+        await client.v1.customers.retrieve_async("cus_missing0000")
     async with httpx.AsyncClient(base_url=base_url, headers={"Authorization": f"Bearer {api_key}"}) as http:
         stats = (await http.get("/_emulator/stats")).json()
     assert stats["requests"] == 2
     assert stats["by_status"] == {"200": 1, "404": 1}
+    assert stats["by_route"] == {"POST /v1/customers": 1, "GET /v1/customers/{id}": 1}
+
+
+@pytest.mark.asyncio
+async def test_stats_can_start_afresh_for_one_account(base_url: str, api_key: str) -> None:
+    import httpx
+
+    client = stripe.StripeClient(api_key, base_addresses={"api": base_url}, max_network_retries=0)
+    await client.v1.customers.create_async(params={"email": "a@example.com"})
+    async with httpx.AsyncClient(base_url=base_url, headers={"Authorization": f"Bearer {api_key}"}) as http:
+        (await http.delete("/_emulator/stats")).raise_for_status()
+        assert (await http.get("/_emulator/stats")).json()["requests"] == 0
+        await client.v1.customers.create_async(params={"email": "b@example.com"})
+        stats = (await http.get("/_emulator/stats")).json()
+    assert stats["requests"] == 1 and stats["by_route"] == {"POST /v1/customers": 1}
