@@ -15,24 +15,18 @@ import asyncio
 import time
 import uuid
 
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from bench.report import emit
-from billflow.binaries import temporal_test_server
-from billflow.temporal_setup import register_search_attributes
+from billflow.local_temporal import start_time_skipping
 from tests.workflows.subscription_fakes import FakeStripe, fake_worker
 from tests.workflows.test_subscription import run_event_counts
 from workflows.subscription import SubscriptionInput, SubscriptionWorkflow
 
 
 async def main(periods: int, runner_name: str) -> None:
-    env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter, test_server_existing_path=temporal_test_server()
-    )
-    await register_search_attributes(env.client, "default")
+    env = await start_time_skipping()
     stripe, task_queue = FakeStripe(), f"bench-{uuid.uuid4().hex[:8]}"
     data = SubscriptionInput(
         merchant_id="m_bench",

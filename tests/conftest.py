@@ -9,14 +9,11 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from billflow.binaries import temporal_cli, temporal_test_server
 from billflow.ledger.db import Ledger
+from billflow.local_temporal import start_dev_server, start_time_skipping
 from billflow.migrate import upgrade
-from billflow.search_attributes import ALL
-from billflow.temporal_setup import register_search_attributes
 
 PG_ADMIN = os.environ.get("BILLFLOW_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
 REQUIRE_PG = os.environ.get("BILLFLOW_REQUIRE_POSTGRES") == "1"
@@ -30,10 +27,7 @@ async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
     life once an update-with-start was sent or a finished workflow left a child running, which
     would hang every later test on a shared server. Starting one takes well under a second.
     """
-    env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter, test_server_existing_path=temporal_test_server()
-    )
-    await register_search_attributes(env.client, "default")
+    env = await start_time_skipping()
     yield env
     await env.shutdown()
 
@@ -41,12 +35,7 @@ async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
 @pytest.fixture(scope="session")
 async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     """The real Temporal dev server (in-memory), with billflow's search attributes."""
-    env = await WorkflowEnvironment.start_local(
-        data_converter=pydantic_data_converter,
-        dev_server_existing_path=temporal_cli(),
-        search_attributes=ALL,
-        dev_server_log_level="error",
-    )
+    env = await start_dev_server()
     yield env
     await env.shutdown()
 

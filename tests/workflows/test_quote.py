@@ -13,8 +13,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
 
-from billflow.binaries import temporal_test_server
 from billflow.idempotency import stripe_key
+from billflow.local_temporal import start_time_skipping
 from billflow.notifications import MerchantEvent, notify_workflow_id
 from billflow.quotes import (
     ACCEPT,
@@ -25,11 +25,11 @@ from billflow.quotes import (
     Recurring,
 )
 from billflow.signals import APPROVE, CANCEL, REJECT, STRIPE_EVENT, Decision, StripeEventSignal
-from billflow.temporal_setup import register_search_attributes
 from tests.replay.history_files import record_history
 from tests.workflows.quote_fakes import FakeNotifyWorkflow, FakeStripe, FakeSubscriptionWorkflow
 from workflows.common import start_attributes
 from workflows.quote import QuoteWorkflow
+from workflows.sandbox import sandboxed_runner
 from workflows.subscription import SubscriptionInput
 
 MERCHANT = "m_test"
@@ -59,10 +59,7 @@ def quote_input(**overrides: object) -> QuoteInput:
 @pytest.fixture
 async def quote_env() -> AsyncIterator[WorkflowEnvironment]:
     """A time-skipping server per test: a finished test can leave the shared server's clock locked."""
-    env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter, test_server_existing_path=temporal_test_server()
-    )
-    await register_search_attributes(env.client, "default")
+    env = await start_time_skipping()
     yield env
     await env.shutdown()
 
@@ -72,6 +69,7 @@ async def running(env: WorkflowEnvironment, task_queue: str, fake: FakeStripe) -
     async with Worker(
         env.client,
         task_queue=task_queue,
+        workflow_runner=sandboxed_runner(),
         workflows=[QuoteWorkflow, FakeNotifyWorkflow, FakeSubscriptionWorkflow],
         activities=fake.activities(),
     ):

@@ -9,10 +9,9 @@ from datetime import timedelta
 import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from billflow.binaries import temporal_test_server
+from billflow.local_temporal import start_time_skipping
 from billflow.signals import CANCEL, Decision
 from billflow.subscriptions import (
     CHANGE_PLAN,
@@ -26,7 +25,6 @@ from billflow.subscriptions import (
     SubscriptionState,
     UpdateCard,
 )
-from billflow.temporal_setup import register_search_attributes
 from tests.replay.history_files import record_history
 from tests.workflows.subscription_fakes import NOTIFIED, FakeStripe, fake_worker, new_merchant
 from workflows.subscription import SubscriptionInput, SubscriptionWorkflow
@@ -42,10 +40,7 @@ async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
     finishes after its parent run closed (sdk-java #1539); a fresh server keeps that from leaking
     into the next test. Production servers have no such lock.
     """
-    env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter, test_server_existing_path=temporal_test_server()
-    )
-    await register_search_attributes(env.client, "default")
+    env = await start_time_skipping()
     yield env
     await env.shutdown()
 
