@@ -36,12 +36,15 @@ class PrepareNotificationInput(BaseModel):
 
 
 class PrepareNotificationResult(BaseModel):
-    """`created` is the event's creation time (unix seconds), fixed by the first run."""
+    """`created` is the event's creation time (unix seconds), fixed by the first run; the retry
+    intervals are the stack's settings (None: the workflow's own schedule)."""
 
     deliver: bool
     status: str
     created: int
     url: str | None = None
+    retry_initial_seconds: float | None = None
+    retry_max_seconds: float | None = None
 
 
 class DeliverNotificationInput(BaseModel):
@@ -80,6 +83,7 @@ class NotifyActivities:
     def __init__(self, settings: Settings, ledger: Ledger, http: httpx.AsyncClient | None = None) -> None:
         self._ledger = ledger
         self._box = SecretBox(settings.encryption_key.get_secret_value())
+        self._retry = (settings.notify_retry_initial_seconds, settings.notify_retry_max_seconds)
         # Reused for every delivery (connection pooling); redirects are not followed on purpose.
         self._http = http or httpx.AsyncClient(
             timeout=httpx.Timeout(15.0, connect=5.0),
@@ -117,7 +121,12 @@ class NotifyActivities:
             if row.status == "skipped":
                 row.status = "pending"  # a URL was set since: a redelivery may send it now
             return PrepareNotificationResult(
-                deliver=True, status=row.status, created=created, url=merchant.webhook_url
+                deliver=True,
+                status=row.status,
+                created=created,
+                url=merchant.webhook_url,
+                retry_initial_seconds=self._retry[0],
+                retry_max_seconds=self._retry[1],
             )
 
     def _target(self, data: DeliverNotificationInput) -> tuple[str, str, bytes] | str:

@@ -55,6 +55,11 @@ class Settings(BaseSettings):
 
     metrics_port: Annotated[int, Field(ge=0, le=65535)] = 9464
 
+    # Merchant notifications retry with exponential back-off for 3 days, from a first interval of 10 s
+    # up to one an hour. A test stack (the chaos run) may shorten both; unset keeps production's.
+    notify_retry_initial_seconds: Annotated[float, Field(gt=0)] | None = None
+    notify_retry_max_seconds: Annotated[float, Field(gt=0)] | None = None
+
     three_ds_timeout_seconds: Annotated[int, Field(gt=0)] = 3600
     approval_timeout_seconds: Annotated[int, Field(gt=0)] = 3 * 24 * 3600
 

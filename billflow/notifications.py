@@ -20,3 +20,12 @@ class MerchantEvent(BaseModel):
 
 def notify_workflow_id(merchant_id: str, event_id: str) -> str:
     return f"notify/{merchant_id}/{event_id}"
+
+
+class NotifyState(BaseModel):
+    """What a notification run did (its result and `state` query)."""
+
+    event_id: str
+    status: str  # pending | delivering | delivered | already_delivered | skipped | failed
+    redelivery: bool
+    status_code: int | None = None

@@ -13,7 +13,7 @@ from billflow.config import get_settings
 from starter.cli import app, console, fail, run_async
 from starter.client import connect
 from workflows.common import start_attributes
-from workflows.reconcile import ReconcileInput, ReconcileResult, ReconcileWorkflow
+from workflows.reconcile import ReconcileInput, ReconcileResult, ReconcileWorkflow, reconcile_details
 
 
 @app.command("reconcile")
@@ -26,13 +26,15 @@ def reconcile(
 
     async def _run() -> ReconcileResult:
         client = await connect(settings)
+        data = ReconcileInput(merchant_ids=merchant, settle_seconds=settle_seconds)
         return await client.execute_workflow(
             ReconcileWorkflow.run,
-            ReconcileInput(merchant_ids=merchant, settle_seconds=settle_seconds),
+            data,
             id=f"reconcile/manual/{uuid.uuid4().hex[:12]}",
             task_queue=settings.temporal_task_queue,
             search_attributes=start_attributes("reconcile", "started", "all"),
             static_summary="Reconcile the ledger with Stripe (manual run)",
+            static_details=reconcile_details(data),
         )
 
     try:

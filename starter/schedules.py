@@ -14,7 +14,7 @@ from temporalio.client import (
 )
 
 from workflows.common import start_attributes
-from workflows.reconcile import SCHEDULE_ID, ReconcileInput, ReconcileWorkflow
+from workflows.reconcile import SCHEDULE_ID, ReconcileInput, ReconcileWorkflow, reconcile_details
 
 
 async def ensure_reconcile_schedule(
@@ -32,6 +32,7 @@ async def ensure_reconcile_schedule(
                     task_queue=task_queue,
                     typed_search_attributes=start_attributes("reconcile", "scheduled", "all"),
                     static_summary="Reconcile the ledger with Stripe and sweep stuck runs",
+                    static_details=reconcile_details(ReconcileInput()),
                 ),
                 spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
             ),

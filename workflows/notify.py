@@ -10,12 +10,11 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import ClassVar
 
-from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 from billflow import search_attributes as sa
-from billflow.notifications import NOTIFY_WORKFLOW, MerchantEvent, notify_workflow_id
+from billflow.notifications import NOTIFY_WORKFLOW, MerchantEvent, NotifyState, notify_workflow_id
 from billflow.policies import LEDGER_WRITE, MERCHANT_NOTIFY, ActivityOptions
 from workflows.common import clear_waiting, set_status, set_waiting
 
@@ -28,16 +27,10 @@ with workflow.unsafe.imports_passed_through():
     )
 
 
-class NotifyState(BaseModel):
-    event_id: str
-    status: str  # pending | delivering | delivered | already_delivered | skipped | failed
-    redelivery: bool
-    status_code: int | None = None
-
-
 @workflow.defn(name=NOTIFY_WORKFLOW)
 class NotifyMerchantWorkflow:
-    # Tests swap in a short schedule by subclassing; production uses MERCHANT_NOTIFY (3 days).
+    # Production uses MERCHANT_NOTIFY (3 days); a stack's settings may shorten its retry intervals
+    # (handed over by the prepare activity), and tests swap in a whole schedule by subclassing.
     delivery: ClassVar[ActivityOptions] = MERCHANT_NOTIFY
 
     def __init__(self) -> None:
@@ -65,7 +58,8 @@ class NotifyMerchantWorkflow:
             return self._done("already_delivered")
         state.status = "delivering"
         set_status("delivering")
-        until = workflow.now() + (self.delivery.schedule_to_close or timedelta(0))
+        delivery = self.delivery.with_retry_intervals(plan.retry_initial_seconds, plan.retry_max_seconds)
+        until = workflow.now() + (delivery.schedule_to_close or timedelta(0))
         set_waiting(f"a 2xx from {plan.url} (retrying with back-off)", until)
         try:
             result = await workflow.execute_activity_method(
@@ -76,7 +70,7 @@ class NotifyMerchantWorkflow:
                     resend_after=workflow.info().start_time if redelivery else None,
                 ),
                 summary=f"POST {event.type} to {plan.url}",
-                **self.delivery.kwargs(),
+                **delivery.kwargs(),
             )
         except ActivityError:
             await workflow.execute_activity_method(

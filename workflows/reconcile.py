@@ -8,7 +8,7 @@ from pydantic import BaseModel
 from temporalio import workflow
 
 from billflow.policies import LEDGER_WRITE, STRIPE_READ
-from workflows.common import set_status
+from workflows.common import set_status, static_details
 
 with workflow.unsafe.imports_passed_through():
     from activities.reconcile import (
@@ -26,6 +26,20 @@ class ReconcileInput(BaseModel):
     merchant_ids: list[str] | None = None  # None: every merchant with Stripe credentials
     settle_seconds: int = 300
     stuck_after_seconds: int = 2 * 3600
+
+
+def reconcile_details(data: ReconcileInput) -> str:
+    """The run's key facts for the UI (imported by the starters; runs outside the sandbox too)."""
+    merchants = (
+        ", ".join(data.merchant_ids) if data.merchant_ids else "every merchant with Stripe credentials"
+    )
+    return static_details(
+        ("Merchants", merchants),
+        ("Compares", "payment intents, refunds, invoices, subscriptions with the ledger"),
+        ("Ignores objects younger than", f"{data.settle_seconds} s"),
+        ("Stuck after", f"{data.stuck_after_seconds} s past a deadline"),
+        ("Changes money", "never (it reports and records differences)"),
+    )
 
 
 class ReconcileResult(BaseModel):

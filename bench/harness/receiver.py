@@ -12,7 +12,7 @@ from collections import Counter
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -38,7 +38,10 @@ class Receiver:
         return hmac.compare_digest(expected.hexdigest(), parts.get("v1", ""))
 
     async def handle(self, request: Request) -> Response:
-        body = await request.body()
+        try:
+            body = await request.body()
+        except ClientDisconnect:  # the worker was SIGKILLed mid-POST: nothing arrived
+            return Response("gone", status_code=400)
         if not self._valid(body, request.headers.get("billflow-signature", "")):
             with self._lock:
                 self.rejected_signatures += 1

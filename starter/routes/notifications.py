@@ -16,6 +16,7 @@ from billflow.ledger.db import Ledger
 from billflow.notifications import NOTIFY_WORKFLOW, MerchantEvent, notify_workflow_id
 from starter.deps import LedgerDep, MerchantDep, StateDep, require_scope
 from starter.envelope import ApiError, Envelope, error_responses, ok
+from workflows.common import notify_details
 
 router = APIRouter(prefix="/v1/merchant/notifications", tags=["notifications"])
 
@@ -123,12 +124,14 @@ async def redeliver(
     view = await run_in_threadpool(_one, ledger, merchant.merchant_id, event_id)
     client = await state.temporal()
     wid = f"{notify_workflow_id(merchant.merchant_id, event_id)}/redeliver/{uuid.uuid4().hex[:12]}"
+    event = MerchantEvent(event_id=view.id, merchant_id=merchant.merchant_id, type=view.type, data=view.data)
     await client.start_workflow(
         NOTIFY_WORKFLOW,
-        MerchantEvent(event_id=view.id, merchant_id=merchant.merchant_id, type=view.type, data=view.data),
+        event,
         id=wid,
         task_queue=state.settings.temporal_task_queue,
         static_summary=f"Redeliver {view.type} to {merchant.merchant_id}",
+        static_details=notify_details(event, redelivery=True),
     )
     return ok(RedeliveryView(notification_id=view.id, workflow_id=wid))
 

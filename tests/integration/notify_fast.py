@@ -8,10 +8,10 @@ from typing import ClassVar
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
-from billflow.notifications import NOTIFY_WORKFLOW, MerchantEvent
+from billflow.notifications import NOTIFY_WORKFLOW, MerchantEvent, NotifyState
 from billflow.policies import MERCHANT_NOTIFY, ActivityOptions
 from workflows.common import notify
-from workflows.notify import NotifyMerchantWorkflow, NotifyState
+from workflows.notify import NotifyMerchantWorkflow
 
 FAST_NOTIFY = ActivityOptions(
     start_to_close=timedelta(seconds=5),

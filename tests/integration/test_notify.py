@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
@@ -23,7 +24,8 @@ from billflow.crypto import SecretBox
 from billflow.ledger import Notification, NotificationAttempt
 from billflow.ledger.db import Ledger
 from billflow.merchants import create_merchant, set_webhook_url
-from billflow.notifications import NOTIFY_WORKFLOW, MerchantEvent, notify_workflow_id
+from billflow.notifications import NOTIFY_WORKFLOW, MerchantEvent, NotifyState, notify_workflow_id
+from billflow.policies import MERCHANT_NOTIFY
 from billflow.signing import HEADER, SignatureError, verify
 from starter.api import create_app
 from tests.integration.notify_fast import (
@@ -31,7 +33,8 @@ from tests.integration.notify_fast import (
     GiveUpFastNotifyMerchantWorkflow,
     NotifyingFlow,
 )
-from workflows.notify import NotifyState
+from workflows.notify import NotifyMerchantWorkflow
+from workflows.sandbox import sandboxed_runner
 
 pytestmark = [pytest.mark.devserver, pytest.mark.postgres]
 
@@ -110,6 +113,7 @@ def worker_for(
         return Worker(
             dev_env.client,
             task_queue=task_queue,
+            workflow_runner=sandboxed_runner(),
             workflows=[workflow, NotifyingFlow],
             activities=notify_activities(settings, pg_ledger),
             activity_executor=ThreadPoolExecutor(max_workers=4),
@@ -263,5 +267,48 @@ async def test_flows_notify_through_workflows_common_notify_once(
             notify_workflow_id(merchant.id, event.event_id), result_type=NotifyState
         )
         assert (await child.result()).status == "delivered"
+        described = await child.describe()
     assert receiver.statuses == [200]
     verify(receiver.requests[0][0], receiver.requests[0][1][HEADER], secret)
+    # What an operator reads on the notification run the flow started.
+    assert await described.static_summary() == f"Notify {merchant.id}: quote.accepted"
+    details = await described.static_details() or ""
+    assert f"**Event**: {event.event_id}" in details and "first delivery" in details
+
+
+async def test_a_stack_configured_with_a_short_retry_schedule_retries_on_it(
+    dev_env: WorkflowEnvironment,
+    settings: Settings,
+    pg_ledger: Ledger,
+    receiver: Receiver,
+    task_queue: str,
+    worker_for: Callable[..., Worker],
+) -> None:
+    """The production workflow takes its first retry interval and its longest from the settings
+    (a test stack's seconds instead of 10 s growing to an hour), and records them in its history."""
+    settings.notify_retry_initial_seconds = 0.2
+    settings.notify_retry_max_seconds = 0.5
+    merchant, _ = create_merchant(pg_ledger, "impatient")
+    set_webhook_url(
+        pg_ledger, SecretBox(settings.encryption_key.get_secret_value()), merchant.id, receiver.url
+    )
+    event = MerchantEvent(
+        event_id=f"e-{uuid.uuid4().hex}", merchant_id=merchant.id, type="payment.completed", data={}
+    )
+    wid = notify_workflow_id(merchant.id, event.event_id)
+    async with worker_for(NotifyMerchantWorkflow):
+        state = await dev_env.client.execute_workflow(
+            NOTIFY_WORKFLOW, event, id=wid, task_queue=task_queue, result_type=NotifyState
+        )
+    assert state.status == "delivered" and receiver.statuses == [500, 500, 200]
+    scheduled = [
+        e.activity_task_scheduled_event_attributes
+        async for e in dev_env.client.get_workflow_handle(wid).fetch_history_events()
+        if e.HasField("activity_task_scheduled_event_attributes")
+        and e.activity_task_scheduled_event_attributes.activity_type.name == "deliver_notification"
+    ]
+    [deliver] = scheduled
+    policy = deliver.retry_policy
+    assert policy.initial_interval.ToTimedelta() == timedelta(seconds=0.2)
+    assert policy.maximum_interval.ToTimedelta() == timedelta(seconds=0.5)
+    assert deliver.schedule_to_close_timeout.ToTimedelta() == MERCHANT_NOTIFY.schedule_to_close

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import stripe
@@ -11,7 +12,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities.registry import Deps
 from activities.stripe_client import make_client
 from billflow.config import Settings
-from billflow.ledger import Payment, ReconciliationDifference
+from billflow.ledger import Invoice, Payment, ReconciliationDifference
 from billflow.ledger.db import Ledger
 from tests.conftest import add_merchant
 from tests.replay.history_files import record_history
@@ -102,4 +103,57 @@ async def test_reconcile_reports_planted_differences(
             select(ReconciliationDifference).where(ReconciliationDifference.run_key == result.run_key)
         ).all()
     assert {(d.object_id, d.field) for d in stored} == found
+    ledger.dispose()
+
+
+async def test_invoices_of_a_test_clock_customer_are_found_at_stripe(
+    ts_env: WorkflowEnvironment, task_queue: str, sqlite_url: str, emulator_url: str
+) -> None:
+    """Stripe stamps a test-clock customer's invoices with the clock's time, weeks after today's:
+    they are still the ledger's invoices, not missing at Stripe."""
+    key = f"sk_test_{uuid.uuid4().hex}"
+    settings = Settings(database_url=sqlite_url, stripe_api_base=emulator_url)
+    ledger = Ledger.from_url(settings.sqlalchemy_url)
+    merchant = add_merchant(ledger, key)
+    client = make_client(key, emulator_url)
+    clock = await client.v1.test_helpers.test_clocks.create_async({"frozen_time": int(time.time())})
+    await client.v1.test_helpers.test_clocks.advance_async(
+        clock.id, {"frozen_time": clock.frozen_time + 40 * 86400}
+    )
+    customer = await client.v1.customers.create_async({"test_clock": clock.id})
+    pm = await client.v1.payment_methods.attach_async("pm_card_visa", {"customer": customer.id})
+    await client.v1.customers.update_async(
+        customer.id, {"invoice_settings": {"default_payment_method": pm.id}}
+    )
+    await client.v1.invoice_items.create_async({"customer": customer.id, "amount": 1500, "currency": "usd"})
+    draft = await client.v1.invoices.create_async(
+        {"customer": customer.id, "pending_invoice_items_behavior": "include"}
+    )
+    assert draft.id is not None and draft.created > time.time() + 30 * 86400
+    await client.v1.invoices.finalize_invoice_async(draft.id)
+    paid = await client.v1.invoices.pay_async(draft.id)
+    assert paid.status == "paid"
+    with ledger.session() as s:
+        s.add(
+            Invoice(
+                stripe_invoice_id=draft.id,
+                merchant_id=merchant,
+                stripe_customer_id=customer.id,
+                status="paid",
+                amount_due_minor=1500,
+                amount_paid_minor=1500,
+                currency="usd",
+            )
+        )
+    deps = Deps.build(settings)
+    async with build_worker(ts_env.client, deps, task_queue=task_queue):
+        result = await ts_env.client.execute_workflow(
+            ReconcileWorkflow.run,
+            ReconcileInput(merchant_ids=[merchant], settle_seconds=0),
+            id=f"reconcile/{uuid.uuid4()}",
+            task_queue=task_queue,
+        )
+    [report] = result.reports
+    assert report.differences == []
+    assert report.checked["invoices"] == 1
     ledger.dispose()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import timedelta
 
 import pytest
 from cryptography.fernet import Fernet
@@ -12,6 +13,7 @@ from pydantic import ValidationError
 from billflow.config import Settings
 from billflow.crypto import SecretBox, mask
 from billflow.idempotency import stripe_key, workflow_id
+from billflow.policies import MERCHANT_NOTIFY
 
 
 def test_stripe_key_is_deterministic_and_step_scoped() -> None:
@@ -59,3 +61,17 @@ def test_secret_box_round_trip_and_mask() -> None:
     assert mask("sk_test_abcdef123456") == "sk_test_…3456"
     with pytest.raises(ValueError, match="decrypted"):
         SecretBox(Fernet.generate_key().decode()).decrypt(token)
+
+
+def test_unset_retry_settings_keep_the_production_schedule() -> None:
+    """Notifications' retry intervals come from the settings only when set (a test stack's)."""
+    assert Settings().notify_retry_initial_seconds is None
+    assert MERCHANT_NOTIFY.with_retry_intervals(None, None) == MERCHANT_NOTIFY
+    shorter = MERCHANT_NOTIFY.with_retry_intervals(1, 5)
+    assert shorter.retry.initial_interval == timedelta(seconds=1)
+    assert shorter.retry.maximum_interval == timedelta(seconds=5)
+    assert shorter.retry.backoff_coefficient == MERCHANT_NOTIFY.retry.backoff_coefficient
+    assert shorter.schedule_to_close == MERCHANT_NOTIFY.schedule_to_close
+    # Temporal refuses a longest interval below the first one: it is raised to the first.
+    assert MERCHANT_NOTIFY.with_retry_intervals(30, None).retry.maximum_interval == timedelta(hours=1)
+    assert MERCHANT_NOTIFY.with_retry_intervals(30, 5).retry.maximum_interval == timedelta(seconds=30)
