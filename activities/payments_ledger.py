@@ -15,6 +15,7 @@ from temporalio import activity
 
 from billflow.ledger import Payment, Refund, utcnow
 from billflow.ledger.db import Ledger, upsert
+from billflow.metrics import PAYMENTS
 from billflow.money import format_money
 from billflow.payments import PaymentRecord, RefundStatus, Reservation, ReserveRefundInput, SettleRefundInput
 
@@ -71,7 +72,10 @@ class PaymentLedgerActivities:
             "updated_at": utcnow(),
         }
         with self._ledger.session() as session:
+            before = session.scalar(select(Payment.status).where(Payment.workflow_id == state.workflow_id))
             upsert(session, Payment, values, ["workflow_id"], update=_PAYMENT_UPDATABLE)
+        if before != values["status"]:  # a retried record of the same state counts once
+            PAYMENTS.labels(values["status"]).inc()
 
     @activity.defn(name="refunds.reserve_refund")
     def reserve_refund(self, data: ReserveRefundInput) -> Reservation:

@@ -93,3 +93,12 @@ def format_money(minor: int, currency: str) -> str:
     """Human text such as '1,200.00 EUR' for summaries and the CLI."""
     rule = currency_rule(currency)
     return f"{from_minor(minor, currency):,} {rule.code.upper()}"
+
+
+def describe_money(minor: int, currency: str) -> str:
+    """`format_money`, or "1200 xyz" for a currency billflow does not know: for summaries, which must
+    never fail a workflow task."""
+    try:
+        return format_money(minor, currency)
+    except MoneyError:
+        return f"{minor} {currency}"

@@ -6,7 +6,7 @@ inside that window (schedule_to_close); after it, a write looks its object up by
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
@@ -32,6 +32,17 @@ class ActivityOptions:
     start_to_close: timedelta
     schedule_to_close: timedelta | None
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+    def with_retry_intervals(self, initial: float | None, maximum: float | None) -> ActivityOptions:
+        """The same options retried from `initial` seconds up to `maximum` (None keeps each as is);
+        the longest interval never falls below the first, which Temporal would refuse."""
+        if initial is None and maximum is None:
+            return self
+        first = timedelta(seconds=initial) if initial is not None else self.retry.initial_interval
+        longest = timedelta(seconds=maximum) if maximum is not None else self.retry.maximum_interval
+        if longest is not None and longest < first:
+            longest = first
+        return replace(self, retry=replace(self.retry, initial_interval=first, maximum_interval=longest))
 
     def kwargs(self) -> dict[str, Any]:
         return {

@@ -2,7 +2,7 @@
 
 `create_app(settings=..., ledger=..., temporal_client=...)` builds an app; tests inject a ledger and
 a Temporal client, production lets both be made lazily from the settings. `app` is what uvicorn runs
-(`uvicorn starter.api:app`).
+(`uvicorn starter.api:app`). `GET /metrics` serves its request metrics to Prometheus.
 """
 
 from __future__ import annotations
@@ -10,13 +10,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Response
 from temporalio.client import Client
 
 from billflow.config import Settings, get_settings
 from billflow.ledger.db import Ledger
 from starter.deps import AppState
 from starter.envelope import ERROR_RESPONSES, install_error_handlers
+from starter.request_metrics import RequestMetrics, metrics_page
 from starter.routes import (
     admin,
     cards,
@@ -58,6 +59,15 @@ def create_app(
     def healthz() -> dict[str, str]:
         """Liveness: the process answers."""
         return {"status": "ok"}
+
+    # Prometheus text, no API key (a scraper has none): counts and latencies by route template carry
+    # no ids or merchant data. Kept out of the OpenAPI schema, which documents the merchant API.
+    @api.get("/metrics", include_in_schema=False, response_class=Response)
+    def metrics() -> Response:
+        """Every metric of this process in Prometheus' text format."""
+        return metrics_page()
+
+    api.add_middleware(RequestMetrics)
 
     api.include_router(merchant.router)
     api.include_router(providers.router)

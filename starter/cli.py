@@ -130,10 +130,8 @@ def dev(
         stack.stop()
         raise fail(str(exc)) from None
     run_async(_after_start(settings))
-    console.print(f"Temporal UI  http://127.0.0.1:{settings.temporal_ui_port}")
-    console.print(f"billflow API http://{settings.api_host}:{settings.api_port}/docs")
-    if stack.uses_emulator:
-        console.print(f"Stripe emulator http://127.0.0.1:{settings.emulator_port}")
+    for name, address in stack.addresses():
+        console.print(f"{name:<16}{address}", highlight=False)
     console.print("logs in .billflow/logs/ - Ctrl-C stops everything")
     code = 0
     try:

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import httpx
 import typer
 from rich.table import Table
+from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError
 
@@ -83,25 +84,28 @@ def runs_list(
 
 @runs_app.command("show")
 def runs_show(workflow_id: str, events: Annotated[int, typer.Option(min=0, max=200)] = 15) -> None:
-    """Describe a run: summary, status, its `state` query and its most recent events."""
+    """Describe a run: summary, key facts, what it waits for, its `state` query and recent events."""
 
-    async def _show() -> tuple[Any, Any, list[str]]:
+    async def _show() -> tuple[Any, Any, str, list[str]]:
         client = await _client()
         handle = client.get_workflow_handle(workflow_id)
         desc = await handle.describe()
         state: Any = None
+        current = ""
         if desc.status == WorkflowExecutionStatus.RUNNING:
             try:
                 state = await handle.query(STATE_QUERY)
+                meta = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
+                current = meta.current_details
             except RPCError:
                 state = None
         history = [
             f"{e.event_id:>4} {e.WhichOneof('attributes') or ''}" async for e in handle.fetch_history_events()
         ]
-        return desc, state, history[-events:] if events else []
+        return desc, state, current, history[-events:] if events else []
 
     try:
-        desc, state, history = run_async(_show())
+        desc, state, current, history = run_async(_show())
     except RPCError as exc:
         raise fail(f"{workflow_id}: {exc.message}") from None
     console.print(
@@ -110,6 +114,13 @@ def runs_show(workflow_id: str, events: Annotated[int, typer.Option(min=0, max=2
     summary = run_async(desc.static_summary())
     if summary:
         console.print(f"summary: {summary}", highlight=False)
+    details = run_async(desc.static_details())
+    if details:
+        console.print(details, highlight=False, markup=False)
+    if current:
+        # What it waits for and the signal that ends it, as the UI shows it.
+        console.print("now:", highlight=False)
+        console.print(current, highlight=False, markup=False)
     if state is not None:
         console.print_json(json.dumps(state, default=str))
     for line in history:

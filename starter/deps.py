@@ -33,6 +33,8 @@ from billflow.merchants import AuthedMerchant, authenticate
 from billflow.security import ALL_SCOPES
 from starter.client import connect
 from starter.envelope import ApiError
+from starter.signal_coalescer import SignalCoalescer
+from starter.webhook_inbox import WebhookInbox
 
 API_KEY_HEADER = "X-API-Key"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -51,12 +53,20 @@ class AppState:
         # merchant id -> (expires at, decrypted Stripe webhook secret): saves a query and a decrypt per
         # webhook delivery; short-lived, and dropped when the merchant saves new credentials.
         self.webhook_secrets: dict[str, tuple[float, str | None]] = {}
+        self._webhook_inbox: WebhookInbox | None = None
+        self.stripe_signals = SignalCoalescer(self.temporal)
 
     @property
     def ledger(self) -> Ledger:
         if self._ledger is None:
             self._ledger = Ledger.from_url(self.settings.sqlalchemy_url)
         return self._ledger
+
+    @property
+    def webhook_inbox(self) -> WebhookInbox:
+        if self._webhook_inbox is None:
+            self._webhook_inbox = WebhookInbox(self.ledger)
+        return self._webhook_inbox
 
     async def temporal(self) -> Client:
         """The Temporal client, connected on first use and shared afterwards."""

@@ -82,6 +82,19 @@ class DevStack:
         env.update(self.extra_env)
         return env
 
+    def addresses(self) -> list[tuple[str, str]]:
+        """Where each part of the stack answers, as `billflow dev` prints it."""
+        s = self.settings
+        api = f"http://{s.api_host}:{s.api_port}"
+        found = [("Temporal UI", f"http://127.0.0.1:{s.temporal_ui_port}"), ("billflow API", f"{api}/docs")]
+        if self.uses_emulator:
+            found.append(("Stripe emulator", f"http://127.0.0.1:{s.emulator_port}"))
+        found.append(("API metrics", f"{api}/metrics"))
+        if s.metrics_port:
+            found.append(("worker metrics", f"http://127.0.0.1:{s.metrics_port}/metrics (Temporal SDK)"))
+            found.append(("", f"http://127.0.0.1:{s.metrics_port + 1}/metrics (billflow's own)"))
+        return found
+
     def plan(self) -> list[Service]:
         s = self.settings
         host, _, port = s.temporal_address.rpartition(":")

@@ -52,7 +52,7 @@ from billflow.payments import (
     refund_id_for,
 )
 from billflow.signals import APPROVE, CANCEL, REJECT, STATE_QUERY, Decision
-from workflows.common import start_attributes
+from workflows.common import start_attributes, static_details
 from workflows.payment import PaymentWorkflow
 from workflows.refund import RefundWorkflow
 
@@ -168,6 +168,24 @@ async def _state_or_retry_later(client: Client, wid: str, model: type[StateT]) -
     return state
 
 
+def _payment_details(data: PaymentInput) -> str:
+    threshold = data.approval_threshold_minor or 0
+    return static_details(
+        ("Payment", data.payment_id),
+        ("Merchant", data.merchant_id),
+        ("Amount", format_money(data.amount_minor, data.currency)),
+        ("Customer", data.customer),
+        ("Payment method", data.payment_method),
+        ("Saved card", data.saved_card_id),
+        ("Capture", data.capture + (" (off session)" if data.off_session else "")),
+        (
+            "Approval",
+            f"needed: above {format_money(threshold, data.currency)}" if data.needs_approval else None,
+        ),
+        ("Description", data.description),
+    )
+
+
 async def submit_payment(
     client: Client,
     data: PaymentInput,
@@ -186,6 +204,7 @@ async def submit_payment(
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         static_summary=f"Charge {format_money(data.amount_minor, data.currency)} to {who}",
+        static_details=_payment_details(data),
         search_attributes=start_attributes(
             "payment",
             "processing",
@@ -377,8 +396,27 @@ async def create_refund(
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         static_summary=f"Refund {shown} of {body.payment_id}",
+        static_details=static_details(
+            ("Refund", data.refund_id),
+            ("Payment", f"{body.payment_id} ({format_money(row.amount_minor, row.currency)})"),
+            ("Merchant", merchant_id),
+            ("Amount", shown),
+            ("Customer", row.stripe_customer_id),
+            ("Reason", body.reason),
+            (
+                "Approval",
+                f"above {format_money(data.approval_threshold_minor, row.currency)}"
+                if data.approval_threshold_minor is not None
+                else None,
+            ),
+        ),
         search_attributes=start_attributes(
-            "refund", "processing", merchant_id, amount_minor=amount_minor, currency=row.currency
+            "refund",
+            "processing",
+            merchant_id,
+            customer_id=row.stripe_customer_id,
+            amount_minor=amount_minor,
+            currency=row.currency,
         ),
     )
     temporal = await _resolve(client)

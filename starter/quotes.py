@@ -15,9 +15,9 @@ from billflow.catalog import STRIPE_WRITE_FLOW, StripeWriteInput, StripeWriteRes
 from billflow.config import Settings
 from billflow.idempotency import workflow_id
 from billflow.money import format_money
-from billflow.quotes import QUOTE_FLOW, QuoteInput, QuoteState
+from billflow.quotes import QUOTE_FLOW, QuoteInput, QuoteLine, QuoteState, quote_public_id
 from billflow.signals import STATE_QUERY
-from workflows.common import start_attributes
+from workflows.common import start_attributes, static_details
 from workflows.quote import QuoteWorkflow
 from workflows.stripe_write import StripeWriteWorkflow
 
@@ -53,6 +53,14 @@ def quote_workflow_id(merchant_id: str, idempotency_key: str) -> str:
     return workflow_id(QUOTE_FLOW, merchant_id, idempotency_key)
 
 
+def _price_text(line: QuoteLine) -> str:
+    """One quote line for the run's details: its price id, or the inline price and product."""
+    inline = line.price_data
+    if inline is None:
+        return line.price_id or "?"
+    return f"{format_money(inline.unit_amount_minor, inline.currency)} ({inline.product})"
+
+
 async def start_quote(client: Client, task_queue: str, wid: str, data: QuoteInput) -> None:
     """Start the quote flow; the same workflow id twice finds the running flow (never a second one)."""
     total = sum(
@@ -60,9 +68,20 @@ async def start_quote(client: Client, task_queue: str, wid: str, data: QuoteInpu
     )
     currency = next((line.price_data.currency for line in data.line_items if line.price_data), None)
     who = data.customer_id or f"user {data.user_id}"
-    summary = f"Quote for {who}"
+    summary = f"Quote {quote_public_id(wid)} for {who}"
     if total and currency:
         summary += f" ({format_money(total, currency)} in inline prices)"
+    lines = [f"{line.quantity} × {_price_text(line)}" for line in data.line_items]
+    details = static_details(
+        ("Quote", quote_public_id(wid)),
+        ("Merchant", data.merchant_id),
+        ("Customer", data.customer_id),
+        ("User", data.user_id),
+        ("Lines", "; ".join(lines)),
+        ("Expires", f"{data.expires_in_days} days after it is created"),
+        ("Collection", data.collection_method),
+        ("Description", data.description),
+    )
     await client.start_workflow(
         QuoteWorkflow.run,
         data,
@@ -74,6 +93,7 @@ async def start_quote(client: Client, task_queue: str, wid: str, data: QuoteInpu
             QUOTE_FLOW, "creating", data.merchant_id, customer_id=data.customer_id, currency=currency
         ),
         static_summary=summary,
+        static_details=details,
     )
 
 
@@ -107,6 +127,12 @@ async def run_stripe_write(
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             search_attributes=start_attributes(STRIPE_WRITE_FLOW, "running", data.merchant_id),
             static_summary=data.summary(),
+            static_details=static_details(
+                ("Operation", data.operation),
+                ("Target", data.target_id),
+                ("Merchant", data.merchant_id),
+                ("Idempotency-Key", idempotency_key),
+            ),
         )
     except WorkflowAlreadyStartedError:
         handle = client.get_workflow_handle_for(StripeWriteWorkflow.run, wid)

@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
 
+from billflow.money import describe_money
 from billflow.signals import CANCEL, Decision
 from billflow.subscriptions import (
     CHANGE_PLAN,
@@ -21,8 +22,9 @@ from billflow.subscriptions import (
     SubscriptionResult,
     SubscriptionState,
     UpdateCard,
+    subscription_id,
 )
-from workflows.common import start_attributes
+from workflows.common import start_attributes, static_details
 from workflows.subscription import SubscriptionWorkflow
 
 SIGNALS = {
@@ -38,7 +40,8 @@ async def start_subscription(
     client: Client, data: SubscriptionInput, workflow_id: str, task_queue: str
 ) -> WorkflowHandle[SubscriptionWorkflow, SubscriptionResult]:
     """Start (or find, for a repeated request) the subscription's workflow."""
-    what = data.price_id or f"{data.amount_minor} {data.currency} every {data.interval_count} {data.interval}"
+    amount = describe_money(data.amount_minor or 0, data.currency or "")
+    what = data.price_id or f"{amount} every {data.interval_count} {data.interval}"
     return await client.start_workflow(
         SubscriptionWorkflow.run,
         data,
@@ -46,6 +49,17 @@ async def start_subscription(
         task_queue=task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         static_summary=f"Subscription of user {data.user_id} to {what}",
+        static_details=static_details(
+            ("Subscription", subscription_id(workflow_id)),
+            ("Merchant", data.merchant_id),
+            ("User", data.user_id),
+            ("Customer", data.stripe_customer_id),
+            ("Plan", what),
+            ("Card", data.payment_method_id),
+            ("Trial", f"{data.trial_days} days" if data.trial_days else None),
+            ("Fixed term", f"{data.cancel_after_periods} periods" if data.cancel_after_periods else None),
+            ("Dunning retries", ", ".join(f"day {d:g}" for d in data.retry_schedule_days)),
+        ),
         search_attributes=start_attributes(
             "subscription",
             "creating",
@@ -84,15 +98,18 @@ async def demo_subscription(client: Client, merchant_id: str, task_queue: str) -
 
     Returns (workflow id, outcome, ok) for the demo table.
     """
-    from workflows.save_card import SaveCardInput, SaveCardWorkflow
+    from workflows.save_card import SaveCardInput, SaveCardWorkflow, save_card_details
 
     user = f"demo-user-{uuid.uuid4().hex[:6]}"
+    card_input = SaveCardInput(merchant_id=merchant_id, user_id=user, payment_method_id="pm_card_visa")
     saved = await client.execute_workflow(
         SaveCardWorkflow.run,
-        SaveCardInput(merchant_id=merchant_id, user_id=user, payment_method_id="pm_card_visa"),
+        card_input,
         id=f"card/{merchant_id}/{user}/pm_card_visa",
         task_queue=task_queue,
         static_summary=f"Save card pm_card_visa for user {user}",
+        static_details=save_card_details(card_input),
+        search_attributes=start_attributes("save_card", "started", merchant_id),
     )
     if saved.card is None:
         return f"card/{merchant_id}/{user}", f"card {saved.status}", False

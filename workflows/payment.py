@@ -49,7 +49,16 @@ with workflow.unsafe.imports_passed_through():
         Decision,
         StripeEventSignal,
     )
-    from workflows.common import ManagerDecision, clear_waiting, notify, set_status, set_waiting
+    from workflows.common import (
+        EXAMPLE_DECISION,
+        ManagerDecision,
+        StripeEventBatches,
+        clear_waiting,
+        notify,
+        recheck_example,
+        set_status,
+        set_waiting,
+    )
 
 # Stripe error types that end a payment as failed (raised by stripe_errors()); any other
 # non-retryable error (e.g. MerchantNotConfigured) fails the payment too, with its type as code.
@@ -74,7 +83,7 @@ def _stripe_failure(err: ActivityError) -> tuple[str, str] | None:
 
 
 @workflow.defn
-class PaymentWorkflow(ManagerDecision):
+class PaymentWorkflow(ManagerDecision, StripeEventBatches):
     def __init__(self) -> None:
         self._state: PaymentState | None = None
         self._first_known = False
@@ -114,9 +123,14 @@ class PaymentWorkflow(ManagerDecision):
 
     @workflow.update(name=CAPTURE_UPDATE)
     async def capture(self, amount_minor: int | None = None) -> PaymentState:
-        """Capture all (None) or part of the authorisation; returns the state after the capture."""
-        self._capture_amount = amount_minor
-        self._capture_requested = True
+        """Capture all (None) or part of the authorisation; returns the state after the capture.
+
+        A repeat of the request in progress (a client retrying after a lost answer) waits for the
+        same capture instead of being refused; the validator refuses a different amount.
+        """
+        if not self._capture_requested:
+            self._capture_amount = amount_minor
+            self._capture_requested = True
         await workflow.wait_condition(lambda: self.state().status in TERMINAL_PAYMENT)
         if self._capture_error:
             raise ApplicationError(self._capture_error, type="CaptureRefused")
@@ -125,6 +139,13 @@ class PaymentWorkflow(ManagerDecision):
     @capture.validator
     def _validate_capture(self, amount_minor: int | None = None) -> None:
         state = self.state()
+        if self._capture_requested and state.status not in TERMINAL_PAYMENT:
+            if amount_minor != self._capture_amount:
+                raise ValueError(
+                    f"payment {state.payment_id} is already being captured"
+                    f" ({self._capture_amount or 'in full'}), not for {amount_minor or 'in full'}"
+                )
+            return
         if state.status != PaymentStatus.REQUIRES_CAPTURE or self._capture_requested:
             raise ValueError(f"payment {state.payment_id} is {state.status.value}, not waiting for capture")
         if amount_minor is not None and not 0 < amount_minor <= state.amount_capturable_minor:
@@ -398,26 +419,43 @@ class PaymentWorkflow(ManagerDecision):
 
     def _wait(self, what: str, until: datetime, ends_with: list[str]) -> None:
         self.state().waiting = Waiting(what=what, until=until, ends_with=ends_with)
-        example = {"by": "ops@example.com", "reason": "..."} if ends_with[0] in (APPROVE, CANCEL) else None
-        set_waiting(what, until, ends_with[0], example)
+        intent = self.state().payment_intent_id
+        offers: dict[str, dict[str, Any] | None] = {}
+        for name in ends_with:
+            if name in (APPROVE, REJECT, CANCEL):
+                offers[name] = EXAMPLE_DECISION
+            elif name == STRIPE_EVENT and intent:
+                offers[name] = recheck_example("payment_intent", intent)
+        if CAPTURE_UPDATE in ends_with:  # an update, not a signal: the UI's Send Signal cannot send it
+            pid = self.state().payment_id
+            what += f" (capture: `billflow payments capture {pid}` or `POST /v1/payments/{pid}/capture`)"
+        set_waiting(what, until, also=offers)
 
     def _clear_wait(self) -> None:
         self.state().waiting = None
         clear_waiting()
 
     async def _transition(self, status: PaymentStatus, notify_as: str | None = None) -> None:
-        """Record a new status: search attribute, ledger row, the first-outcome answer, notification."""
+        """Record a new status: search attribute, ledger row, the first-outcome answer, notification.
+
+        The state (what the API shows) takes the status only once the ledger has it, so whatever a
+        caller does next on what it saw (a refund, reserved against the ledger) finds it there too.
+        """
         data = self._data
         state = self.state()
         assert data is not None
-        state.status = status
         set_status(status.value, customer_id=state.customer)
         await workflow.execute_activity_method(
             PaymentLedgerActivities.record_payment,
-            PaymentRecord(state=state, description=data.description, metadata=dict(data.metadata)),
+            PaymentRecord(
+                state=state.model_copy(update={"status": status}),
+                description=data.description,
+                metadata=dict(data.metadata),
+            ),
             summary=f"ledger: payment {state.payment_id} {status.value}",
             **LEDGER_WRITE.kwargs(),
         )
+        state.status = status
         if notify_as is not None:
             await notify(
                 MerchantEvent(

@@ -16,8 +16,19 @@ from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlrea
 from billflow.idempotency import stripe_key
 from billflow.notifications import MerchantEvent
 from billflow.policies import LEDGER_WRITE, STRIPE_READ, STRIPE_WRITE
-from billflow.signals import APPROVE, CANCEL, STATE_QUERY, STRIPE_EVENT, Decision, StripeEventSignal
-from workflows.common import ManagerDecision, clear_waiting, notify, set_status, set_waiting
+from billflow.signals import APPROVE, CANCEL, REJECT, STATE_QUERY, STRIPE_EVENT, Decision, StripeEventSignal
+from workflows.common import (
+    EXAMPLE_DECISION,
+    ManagerDecision,
+    StripeEventBatches,
+    clear_waiting,
+    notify,
+    recheck_example,
+    set_status,
+    set_waiting,
+    start_attributes,
+    static_details,
+)
 from workflows.subscription import SubscriptionInput
 
 with workflow.unsafe.imports_passed_through():
@@ -43,7 +54,6 @@ with workflow.unsafe.imports_passed_through():
 
 # A pay attempt that fails for these leaves the invoice open: followed until the grace period ends.
 PAYMENT_FAILURES = ("CardDeclined", "AuthenticationRequired", "InvalidRequest")
-EXAMPLE_DECISION = {"by": "manager@example.com", "reason": "checked"}
 
 
 def _failure_type(exc: ActivityError) -> str | None:
@@ -52,7 +62,7 @@ def _failure_type(exc: ActivityError) -> str | None:
 
 
 @workflow.defn
-class QuoteWorkflow(ManagerDecision):
+class QuoteWorkflow(ManagerDecision, StripeEventBatches):
     @workflow.init
     def __init__(self, data: QuoteInput) -> None:
         wid = workflow.info().workflow_id
@@ -134,9 +144,7 @@ class QuoteWorkflow(ManagerDecision):
 
         quote = await self._quote_write(QuoteActivities.finalize, "finalize_quote", f"finalize {quote.id}")
         self._take_quote(quote)
-        await self._step("open", "quote.finalized", {"pdf_url": quote.pdf_url, "number": quote.number})
-
-        if not await self._await_acceptance(quote.expires_at):
+        if not await self._await_acceptance(quote):
             return s
 
         quote = await self._quote_write(QuoteActivities.accept, "accept_quote", f"accept {quote.id}")
@@ -155,8 +163,13 @@ class QuoteWorkflow(ManagerDecision):
 
     async def _await_approval(self, quote: QuoteSnapshot) -> bool:
         """Wait for approve/reject/cancel until the quote expires; False if the flow ends here."""
+        # The details first: whoever finds the run by its new status reads what it waits for.
+        set_waiting(
+            "a manager's approval",
+            quote.expires_at,
+            also={APPROVE: EXAMPLE_DECISION, REJECT: EXAMPLE_DECISION, CANCEL: EXAMPLE_DECISION},
+        )
         await self._step("awaiting_approval", "quote.awaiting_approval")
-        set_waiting("a manager's approval", quote.expires_at, APPROVE, EXAMPLE_DECISION)
         decided = await self._wait(
             lambda: self._decision is not None or self._canceled is not None, quote.expires_at
         )
@@ -172,9 +185,16 @@ class QuoteWorkflow(ManagerDecision):
         await self._cancel_quote("rejected" if self._decision is not None else "canceled", decision)
         return False
 
-    async def _await_acceptance(self, expires_at: datetime) -> bool:
-        """Wait for the customer's acceptance, a cancel or the expiry; False if the flow ends here."""
-        set_waiting("the customer's acceptance", expires_at, ACCEPT, {"by": "customer@example.com"})
+    async def _await_acceptance(self, quote: QuoteSnapshot) -> bool:
+        """Open the quote, then wait for the customer's acceptance, a cancel or the expiry; False if the
+        flow ends here."""
+        expires_at = quote.expires_at
+        set_waiting(
+            "the customer's acceptance",
+            expires_at,
+            also={ACCEPT: {"by": "customer@example.com"}, CANCEL: EXAMPLE_DECISION},
+        )
+        await self._step("open", "quote.finalized", {"pdf_url": quote.pdf_url, "number": quote.number})
         ended = await self._wait(lambda: self._accepted is not None or self._canceled is not None, expires_at)
         clear_waiting()
         if not ended:
@@ -212,6 +232,19 @@ class QuoteWorkflow(ManagerDecision):
                 id=child_id,
                 parent_close_policy=workflow.ParentClosePolicy.ABANDON,
                 static_summary=f"Subscription {quote.subscription_id} from quote {quote.id}",
+                static_details=static_details(
+                    ("Quote", f"{s.quote_id} ({quote.id})"),
+                    ("Merchant", data.merchant_id),
+                    ("Customer", s.stripe_customer_id),
+                    ("Price", quote.subscription_price_id),
+                ),
+                search_attributes=start_attributes(
+                    "subscription",
+                    "creating",
+                    data.merchant_id,
+                    customer_id=s.stripe_customer_id,
+                    currency=s.currency,
+                ),
             )
         except WorkflowAlreadyStartedError:
             pass  # started by an earlier run (reset): it already owns the subscription
@@ -266,7 +299,12 @@ class QuoteWorkflow(ManagerDecision):
             def new_event(seen: int = self._events) -> bool:
                 return self._events > seen
 
-            set_waiting(f"payment of invoice {invoice.id}", deadline, STRIPE_EVENT)
+            set_waiting(
+                f"payment of invoice {invoice.id}",
+                deadline,
+                STRIPE_EVENT,
+                recheck_example("invoice", invoice.id),
+            )
             await self._wait(new_event, min(deadline, workflow.now() + poll))
             clear_waiting()
             invoice = await workflow.execute_activity_method(
@@ -342,7 +380,9 @@ class QuoteWorkflow(ManagerDecision):
         """Record a state change everywhere: search attributes, ledger, merchant notification."""
         s = self._state
         s.status = status
-        set_status(status, customer_id=s.stripe_customer_id, amount_minor=s.amount_total_minor)
+        set_status(
+            status, customer_id=s.stripe_customer_id, amount_minor=s.amount_total_minor, currency=s.currency
+        )
         await workflow.execute_activity_method(
             QuotesLedger.record_quote,
             QuoteRecord(

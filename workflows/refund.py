@@ -34,11 +34,19 @@ with workflow.unsafe.imports_passed_through():
     )
     from billflow.policies import LEDGER_WRITE, STRIPE_WRITE
     from billflow.signals import APPROVE, REJECT, STATE_QUERY, STRIPE_EVENT, Decision, StripeEventSignal
-    from workflows.common import ManagerDecision, clear_waiting, notify, set_status, set_waiting
+    from workflows.common import (
+        EXAMPLE_DECISION,
+        ManagerDecision,
+        StripeEventBatches,
+        clear_waiting,
+        notify,
+        set_status,
+        set_waiting,
+    )
 
 
 @workflow.defn
-class RefundWorkflow(ManagerDecision):
+class RefundWorkflow(ManagerDecision, StripeEventBatches):
     def __init__(self) -> None:
         self._state: RefundState | None = None
         self._first_known = False
@@ -141,7 +149,11 @@ class RefundWorkflow(ManagerDecision):
         state.status = RefundStatus.REQUIRES_APPROVAL
         state.waiting = Waiting(what="a manager's approval", until=until, ends_with=[APPROVE, REJECT])
         set_status(state.status.value)
-        set_waiting("a manager's approval of the refund", until, APPROVE, {"by": "ops@example.com"})
+        set_waiting(
+            "a manager's approval of the refund",
+            until,
+            also={APPROVE: EXAMPLE_DECISION, REJECT: EXAMPLE_DECISION},
+        )
         await notify(
             MerchantEvent(
                 event_id=f"{state.workflow_id}:refund.requires_approval",

@@ -37,7 +37,14 @@ with workflow.unsafe.imports_passed_through():
     from billflow.policies import LEDGER_WRITE, STRIPE_READ, STRIPE_WRITE
     from billflow.signals import STATE_QUERY, STRIPE_EVENT, StripeEventSignal
     from billflow.subscriptions import CARD_OUTCOME, CardView, SaveCardState, card_id
-    from workflows.common import clear_waiting, set_status, set_waiting
+    from workflows.common import (
+        StripeEventBatches,
+        clear_waiting,
+        recheck_example,
+        set_status,
+        set_waiting,
+        static_details,
+    )
 
 FINAL = ("succeeded", "failed", "expired")
 
@@ -54,13 +61,26 @@ class SaveCardInput(BaseModel):
     poll_seconds: int = 60
 
 
+def save_card_details(data: SaveCardInput) -> str:
+    """The run's static details (no email or name: those stay in the encrypted payloads)."""
+    return static_details(
+        ("Merchant", data.merchant_id),
+        ("User", data.user_id),
+        ("Payment method", data.payment_method_id),
+        (
+            "3-D Secure",
+            f"waits up to {data.action_timeout_minutes} minutes, polling every {data.poll_seconds} s",
+        ),
+    )
+
+
 def customer_key_root(merchant_id: str, user_id: str) -> str:
     """Creating a user's customer is keyed by merchant and user, so two saves never make two customers."""
     return f"customer/{merchant_id}/{user_id}"
 
 
 @workflow.defn
-class SaveCardWorkflow:
+class SaveCardWorkflow(StripeEventBatches):
     @workflow.init
     def __init__(self, data: SaveCardInput) -> None:
         self._in = data
@@ -168,7 +188,12 @@ class SaveCardWorkflow:
         self._set("pending")
         until = workflow.now() + timedelta(minutes=self._in.action_timeout_minutes)
         while si.status == "requires_action" and workflow.now() < until:
-            set_waiting(f"3-D Secure of {si.id}", until, STRIPE_EVENT)
+            set_waiting(
+                f"the customer's 3-D Secure of {si.id}",
+                until,
+                STRIPE_EVENT,
+                recheck_example("setup_intent", si.id),
+            )
             poll = min(timedelta(seconds=self._in.poll_seconds), until - workflow.now())
             try:
                 await workflow.wait_condition(

@@ -40,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
         UpdateSubscriptionInput,
     )
     from billflow.idempotency import stripe_key
+    from billflow.money import describe_money
     from billflow.notifications import MerchantEvent
     from billflow.policies import LEDGER_WRITE, STRIPE_READ, STRIPE_WRITE
     from billflow.signals import CANCEL, STATE_QUERY, STRIPE_EVENT, Decision, StripeEventSignal
@@ -60,7 +61,15 @@ with workflow.unsafe.imports_passed_through():
         UpdateCard,
         subscription_id,
     )
-    from workflows.common import clear_waiting, notify, set_status, set_waiting
+    from workflows.common import (
+        EXAMPLE_DECISION,
+        StripeEventBatches,
+        clear_waiting,
+        notify,
+        recheck_example,
+        set_status,
+        set_waiting,
+    )
 
 FLOW = "subscription"
 __all__ = ["SubscriptionInput", "SubscriptionWorkflow"]
@@ -74,7 +83,7 @@ Control = tuple[str, BaseModel]
 
 
 @workflow.defn
-class SubscriptionWorkflow:
+class SubscriptionWorkflow(StripeEventBatches):
     @workflow.init
     def __init__(self, data: SubscriptionInput) -> None:
         self._in = data
@@ -176,10 +185,8 @@ class SubscriptionWorkflow:
                 interval=d.interval,
                 interval_count=d.interval_count,
             )
-            what = (
-                plan.price_id
-                or f"{plan.amount_minor} {plan.currency} every {plan.interval_count} {plan.interval}"
-            )
+            amount = describe_money(plan.amount_minor or 0, plan.currency or "")
+            what = plan.price_id or f"{amount} every {plan.interval_count} {plan.interval}"
             view = await workflow.execute_activity_method(
                 SubscriptionActivities.create_subscription,
                 CreateSubscriptionInput(
@@ -221,7 +228,11 @@ class SubscriptionWorkflow:
         await self._notify("subscription.incomplete", 1, invoice_id=invoice.id if invoice else None)
         until = workflow.now() + timedelta(hours=self._in.incomplete_hours)
         while not self._ended:
-            set_waiting("the first payment (authentication or a new card)", until, UPDATE_CARD)
+            set_waiting(
+                "the first payment (authentication or a new card)",
+                until,
+                also=self._offers(UPDATE_CARD, STRIPE_EVENT),
+            )
             await self._wait(until)
             if self._controls:
                 card = await self._apply_controls()
@@ -280,7 +291,7 @@ class SubscriptionWorkflow:
             set_waiting(
                 f"renewal of period {self._state.period + 1} ({self._state.stripe_subscription_id})",
                 deadline,
-                STRIPE_EVENT,
+                also=self._offers(STRIPE_EVENT, RESUME if self._state.paused else PAUSE),
             )
             await self._wait(deadline)
 
@@ -390,7 +401,9 @@ class SubscriptionWorkflow:
             due = first_failure + timedelta(days=days)
             card: str | None = None
             while card is None and workflow.now() < due:
-                set_waiting(f"dunning retry {attempt} of invoice {inv.id}", due, UPDATE_CARD)
+                set_waiting(
+                    f"dunning retry {attempt} of invoice {inv.id}", due, also=self._offers(UPDATE_CARD)
+                )
                 await self._wait(due)
                 if self._controls:
                     card = await self._apply_controls()
@@ -504,6 +517,18 @@ class SubscriptionWorkflow:
 
     # ---- small helpers ----------------------------------------------------------------------
 
+    def _offers(self, *signals: str) -> dict[str, dict[str, Any] | None]:
+        """The signals a wait offers in its current details, each with a payload that parses (cancel last)."""
+        examples: dict[str, dict[str, Any]] = {
+            STRIPE_EVENT: recheck_example("subscription", self._state.stripe_subscription_id or ""),
+            PAUSE: EXAMPLE_DECISION,
+            RESUME: EXAMPLE_DECISION,
+            UPDATE_CARD: {"payment_method_id": "pm_...", "by": "ops@example.com"},
+        }
+        offers: dict[str, dict[str, Any] | None] = {name: examples[name] for name in signals}
+        offers[CANCEL] = {**EXAMPLE_DECISION, "at_period_end": True}
+        return offers
+
     async def _wait(self, until: datetime) -> None:
         timeout = max(until - workflow.now(), timedelta(seconds=1))
         try:
@@ -571,7 +596,10 @@ class SubscriptionWorkflow:
         if status != self._state.status:
             self._state.status = status
             set_status(
-                status, customer_id=self._state.stripe_customer_id, amount_minor=self._state.amount_minor
+                status,
+                customer_id=self._state.stripe_customer_id,
+                amount_minor=self._state.amount_minor,
+                currency=self._state.currency,
             )
 
     def _absorb(self, view: SubscriptionView) -> None:

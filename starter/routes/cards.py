@@ -19,8 +19,14 @@ from billflow.merchants import AuthedMerchant
 from billflow.subscriptions import CARD_OUTCOME, CardView, SaveCardState
 from starter.deps import IDEMPOTENCY_HEADER, LedgerDep, SettingsDep, StateDep, require_scope
 from starter.envelope import ApiError, Envelope, ErrorEnvelope, ok
-from workflows.common import start_attributes
-from workflows.save_card import CardCommandInput, CardCommandWorkflow, SaveCardInput, SaveCardWorkflow
+from workflows.common import start_attributes, static_details
+from workflows.save_card import (
+    CardCommandInput,
+    CardCommandWorkflow,
+    SaveCardInput,
+    SaveCardWorkflow,
+    save_card_details,
+)
 
 router = APIRouter(
     prefix="/v1/payments/cards",
@@ -84,21 +90,23 @@ async def save_card(
         )
     client = await state.temporal()
     wid = _card_wid(merchant.merchant_id, body, idempotency_key)
+    data = SaveCardInput(
+        merchant_id=merchant.merchant_id,
+        user_id=body.user_id,
+        payment_method_id=body.payment_method_id,
+        customer_email=body.customer_email,
+        customer_name=body.customer_name,
+        return_url=body.return_url,
+        test_clock=body.test_clock,
+    )
     start = WithStartWorkflowOperation(
         SaveCardWorkflow.run,
-        SaveCardInput(
-            merchant_id=merchant.merchant_id,
-            user_id=body.user_id,
-            payment_method_id=body.payment_method_id,
-            customer_email=body.customer_email,
-            customer_name=body.customer_name,
-            return_url=body.return_url,
-            test_clock=body.test_clock,
-        ),
+        data,
         id=wid,
         task_queue=settings.temporal_task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         static_summary=f"Save card {body.payment_method_id} for user {body.user_id}",
+        static_details=save_card_details(data),
         search_attributes=start_attributes("save_card", "started", merchant.merchant_id),
     )
     outcome = await client.execute_update_with_start_workflow(
@@ -212,6 +220,13 @@ async def _command(
         task_queue=task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         static_summary=f"{action} card {card_id}",
+        static_details=static_details(
+            ("Card", f"{card_id} ({data.card.brand} •••• {data.card.last4})"),
+            ("Payment method", data.card.payment_method_id),
+            ("Merchant", merchant_id),
+            ("User", data.user_id),
+            ("Customer", data.customer_id),
+        ),
         search_attributes=start_attributes("card", action, merchant_id, customer_id=data.customer_id),
     )
 

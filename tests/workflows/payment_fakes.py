@@ -15,16 +15,15 @@ from contextlib import asynccontextmanager
 
 from temporalio import activity, workflow
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.payments_ledger import PaymentLedgerActivities
 from activities.stripe_errors import StripeErrorDetails
-from billflow.binaries import temporal_test_server
 from billflow.ledger import Merchant
 from billflow.ledger.db import Ledger, upsert
+from billflow.local_temporal import start_time_skipping
 from billflow.notifications import MerchantEvent
 from billflow.payments import (
     CancelIntentInput,
@@ -35,9 +34,9 @@ from billflow.payments import (
     IntentView,
     RefundView,
 )
-from billflow.temporal_setup import register_search_attributes
 from workflows.payment import PaymentWorkflow
 from workflows.refund import RefundWorkflow
+from workflows.sandbox import sandboxed_runner
 
 DECLINES = {
     "pm_card_visa_chargeDeclined": ("card_declined", "generic_decline", "Your card was declined."),
@@ -77,6 +76,8 @@ class FakeStripe:
         self.refund_creates = 0
         self.attempts: dict[str, int] = {}
         self.manual: set[str] = set()
+        self.capture_calls = 0
+        self.capture_delay = 0.0
 
     # helpers the tests call, standing in for the customer's browser
     def complete_3ds(self, pi: str) -> None:
@@ -145,6 +146,9 @@ class FakeStripe:
 
     @activity.defn(name="payments.capture_intent")
     async def capture_intent(self, data: CaptureIntentInput) -> IntentView:
+        self.capture_calls += 1
+        if self.capture_delay:
+            await asyncio.sleep(self.capture_delay)  # a slow Stripe: the capture is still in flight
         intent = self.intents[data.payment_intent_id]
         if intent.status != "requires_capture":
             raise ApplicationError(
@@ -228,10 +232,7 @@ async def fresh_time_skipping() -> AsyncIterator[WorkflowEnvironment]:
     On a shared server, skipping stalls once another test's run left an update or an abandoned
     child behind (observed with temporal-test-server 1.40), so tests that sleep get their own.
     """
-    env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter, test_server_existing_path=temporal_test_server()
-    )
-    await register_search_attributes(env.client, "default")
+    env = await start_time_skipping()
     try:
         yield env
     finally:
@@ -246,6 +247,7 @@ async def payment_worker(
     worker = Worker(
         client,
         task_queue=task_queue,
+        workflow_runner=sandboxed_runner(),
         workflows=[PaymentWorkflow, RefundWorkflow, FakeNotifyMerchant],
         activities=[
             fake.create_intent,

@@ -20,7 +20,6 @@ from temporalio import activity, workflow
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker, WorkflowRunner
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities.billing_ledger import FindCustomerInput, RenewalRecord
 from activities.subscriptions import (
@@ -33,6 +32,7 @@ from activities.subscriptions import (
 )
 from billflow.notifications import MerchantEvent
 from billflow.subscriptions import InvoiceView, Plan, RenewalCheck, SubscriptionView
+from workflows.sandbox import sandboxed_runner
 from workflows.subscription import SubscriptionWorkflow
 
 FAILING_CARDS = {"pm_card_chargeCustomerFail"}
@@ -322,7 +322,7 @@ def fake_worker(
         workflows=[SubscriptionWorkflow, RecordingNotifyWorkflow],
         activities=stripe.activities(),
         activity_executor=ThreadPoolExecutor(max_workers=4),
-        workflow_runner=runner or SandboxedWorkflowRunner(),
+        workflow_runner=runner or sandboxed_runner(),
     )
 
 

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 import pytest
-from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio import activity
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError, WorkflowUpdateStage
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 
+from activities.payments_ledger import PaymentLedgerActivities
 from billflow.config import Settings
 from billflow.ledger import Payment
 from billflow.ledger.db import Ledger
@@ -20,6 +26,7 @@ from billflow.payments import (
     OUTCOME_UPDATE,
     PaymentCreate,
     PaymentInput,
+    PaymentRecord,
     PaymentState,
     PaymentStatus,
     payment_id_for,
@@ -30,6 +37,7 @@ from tests.replay.history_files import record_history
 from tests.workflows.payment_fakes import (
     FLAKY,
     SLOW,
+    FakeNotifyMerchant,
     FakeStripe,
     add_merchant,
     fresh_time_skipping,
@@ -330,3 +338,63 @@ async def test_slow_stripe_answers_processing_then_completes(
         assert first.status == PaymentStatus.PROCESSING
         final = await run.result()
     assert final.status == PaymentStatus.COMPLETED
+
+
+async def test_a_status_is_shown_only_once_the_ledger_has_it(
+    dev_env: WorkflowEnvironment, ledger: Ledger, task_queue: str, fake: FakeStripe
+) -> None:
+    """While the ledger write of `completed` is in flight (a worker killed in the middle of it makes
+    that last 30 s), the state query still says `processing`: the API's GET shows the query, and a
+    refund started on what it showed is checked against the ledger, which must agree."""
+    run = Run(dev_env, ledger, task_queue, add_merchant(ledger))
+    real = PaymentLedgerActivities(ledger)
+    writing, release = threading.Event(), threading.Event()
+
+    @activity.defn(name="payments.record_payment")
+    def gated_record(record: PaymentRecord) -> None:
+        if record.state.status == PaymentStatus.COMPLETED:
+            writing.set()
+            release.wait(20)
+        real.record_payment(record)
+
+    worker = Worker(
+        run.env.client,
+        task_queue=run.task_queue,
+        workflows=[PaymentWorkflow, FakeNotifyMerchant],
+        activities=[fake.create_intent, fake.retrieve_intent, gated_record],
+        activity_executor=ThreadPoolExecutor(max_workers=4),
+    )
+    async with worker:
+        await run.env.client.start_workflow(
+            PaymentWorkflow.run,
+            run.input("pm_card_visa"),
+            id=run.workflow_id,
+            task_queue=run.task_queue,
+            search_attributes=start_attributes("payment", "processing", run.merchant_id),
+        )
+        assert await asyncio.to_thread(writing.wait, 20)
+        during = await run.handle.query(STATE_QUERY, result_type=PaymentState)
+        ledger_during = run.row().status
+        release.set()
+        final = await run.result()
+    assert (during.status.value, ledger_during) == ("processing", "processing")
+    assert final.status == PaymentStatus.COMPLETED and run.row().status == "completed"
+
+
+async def test_a_repeated_capture_waits_for_the_same_capture(run: Run, fake: FakeStripe) -> None:
+    """A client whose capture answer was lost asks again: one Stripe capture, both get the outcome."""
+    fake.capture_delay = 1.0
+    async with payment_worker(run.env.client, run.task_queue, run.ledger, fake):
+        first = await run.start("pm_card_visa", capture="manual")
+        assert first.status == PaymentStatus.REQUIRES_CAPTURE
+        original = await run.handle.start_update(
+            CAPTURE_UPDATE, 3000, result_type=PaymentState, wait_for_stage=WorkflowUpdateStage.ACCEPTED
+        )
+        with pytest.raises(WorkflowUpdateFailedError) as other_amount:
+            await run.handle.execute_update(CAPTURE_UPDATE, 4000, result_type=PaymentState)
+        assert "already being captured" in str(other_amount.value.cause)
+        repeated = await run.handle.execute_update(CAPTURE_UPDATE, 3000, result_type=PaymentState)
+        assert (await original.result()) == repeated
+        await run.result()
+    assert repeated.status == PaymentStatus.COMPLETED and repeated.amount_captured_minor == 3000
+    assert fake.capture_calls == 1

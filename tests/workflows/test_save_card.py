@@ -34,6 +34,7 @@ from activities.cards import (
 from billflow.signals import StripeEventSignal
 from billflow.subscriptions import CARD_OUTCOME, SaveCardState
 from tests.replay.history_files import record_history
+from workflows.sandbox import sandboxed_runner
 from workflows.save_card import SaveCardInput, SaveCardWorkflow
 
 POOL = ThreadPoolExecutor(max_workers=4)
@@ -138,6 +139,7 @@ def _worker(client: Client, tq: str, fake: FakeCards) -> Worker:
     return Worker(
         client,
         task_queue=tq,
+        workflow_runner=sandboxed_runner(),
         workflows=[SaveCardWorkflow],
         activities=fake.activities(),
         activity_executor=POOL,
