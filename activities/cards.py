@@ -98,7 +98,7 @@ class CardActivities:
     @activity.defn(name="cards.create_customer")
     async def create_customer(self, data: CreateCustomerInput) -> str:
         """Create the user's Stripe customer; the key derives from merchant and user, so one per user."""
-        client = self._clients.for_merchant(data.merchant_id)
+        client = await self._clients.for_merchant(data.merchant_id)
         params: CustomerCreateParams = {"metadata": {"billflow_user_id": data.user_id}}
         if data.email:
             params["email"] = data.email
@@ -115,7 +115,7 @@ class CardActivities:
     @activity.defn(name="cards.setup_card")
     async def setup_card(self, data: SetupCardInput) -> SetupIntentView:
         """Confirm a SetupIntent for off-session use; 3-D Secure leaves it `requires_action`."""
-        client = self._clients.for_merchant(data.merchant_id)
+        client = await self._clients.for_merchant(data.merchant_id)
         params: SetupIntentCreateParams = {
             "customer": data.customer_id,
             "payment_method": data.payment_method_id,
@@ -132,14 +132,14 @@ class CardActivities:
 
     @activity.defn(name="cards.get_setup_intent")
     async def get_setup_intent(self, data: SetupIntentRef) -> SetupIntentView:
-        client = self._clients.for_merchant(data.merchant_id)
+        client = await self._clients.for_merchant(data.merchant_id)
         with stripe_errors():
             si = await client.v1.setup_intents.retrieve_async(data.setup_intent_id)
         return _si_view(si.to_dict())
 
     @activity.defn(name="cards.card_details")
     async def card_details(self, data: PaymentMethodRef) -> CardDetails:
-        client = self._clients.for_merchant(data.merchant_id)
+        client = await self._clients.for_merchant(data.merchant_id)
         with stripe_errors():
             pm = await client.v1.payment_methods.retrieve_async(data.payment_method_id)
         card = pm.card
@@ -158,7 +158,7 @@ class CardActivities:
     @activity.defn(name="cards.set_default")
     async def set_default(self, data: SetDefaultInput) -> None:
         """Make the card the customer's default for invoices and subscriptions."""
-        client = self._clients.for_merchant(data.merchant_id)
+        client = await self._clients.for_merchant(data.merchant_id)
         with stripe_errors():
             await client.v1.customers.update_async(
                 data.customer_id,
@@ -169,7 +169,7 @@ class CardActivities:
     @activity.defn(name="cards.detach")
     async def detach(self, data: DetachInput) -> None:
         """Detach a card at Stripe (permanent); an already detached card is fine."""
-        client = self._clients.for_merchant(data.merchant_id)
+        client = await self._clients.for_merchant(data.merchant_id)
         with stripe_errors():
             pm = await client.v1.payment_methods.retrieve_async(data.payment_method_id)
             if pm.customer is None:

@@ -63,7 +63,7 @@ class CatalogActivities:
         params = op.params.model_validate(data.params).to_stripe()
         if op.tags_metadata:
             params["metadata"] = {**params.get("metadata", {}), "workflow_id": data.workflow_id}
-        client = self._stripe.for_merchant(data.merchant_id)
+        client = await self._stripe.for_merchant(data.merchant_id)
         with stripe_errors():
             obj = await CALLS[data.operation](
                 client, data.target_id, params, {"idempotency_key": data.idempotency_key}

@@ -82,14 +82,14 @@ class InvoiceActivities:
 
     @activity.defn(name="invoices.retrieve")
     async def retrieve(self, data: InvoiceStepInput) -> InvoiceSnapshot:
-        client = self._stripe.for_merchant(data.merchant_id)
+        client = await self._stripe.for_merchant(data.merchant_id)
         with stripe_errors():
             return snapshot(await client.v1.invoices.retrieve_async(data.invoice_id))
 
     @activity.defn(name="invoices.finalize")
     async def finalize(self, data: InvoiceStepInput) -> InvoiceSnapshot:
         """draft → open (hosted URL and PDF appear)."""
-        client = self._stripe.for_merchant(data.merchant_id)
+        client = await self._stripe.for_merchant(data.merchant_id)
         with stripe_errors():
             current = await client.v1.invoices.retrieve_async(data.invoice_id)
             if current.status != "draft":
@@ -114,7 +114,7 @@ class InvoiceActivities:
         call: Callable[[stripe.StripeClient], Awaitable[stripe.Invoice]],
     ) -> InvoiceSnapshot:
         """Re-read the invoice first: a late retry of a step that already happened changes nothing."""
-        client = self._stripe.for_merchant(data.merchant_id)
+        client = await self._stripe.for_merchant(data.merchant_id)
         with stripe_errors():
             current = await client.v1.invoices.retrieve_async(data.invoice_id)
             if current.status not in acts_on:

@@ -83,7 +83,7 @@ class PaymentActivities:
             params["return_url"] = data.return_url
         if data.description:
             params["description"] = data.description
-        client = self._clients.for_merchant(data.merchant_id)
+        client = await self._clients.for_merchant(data.merchant_id)
         with stripe_errors():
             pi = await client.v1.payment_intents.create_async(
                 params,  # type: ignore[arg-type]
@@ -94,7 +94,7 @@ class PaymentActivities:
     @activity.defn(name="payments.retrieve_intent")
     async def retrieve_intent(self, data: IntentRef) -> IntentView:
         """Re-read the intent: the only source of truth after a webhook, a return or a poll."""
-        client = self._clients.for_merchant(data.merchant_id)
+        client = await self._clients.for_merchant(data.merchant_id)
         with stripe_errors():
             pi = await client.v1.payment_intents.retrieve_async(data.payment_intent_id)
         return intent_view(pi)
@@ -105,7 +105,7 @@ class PaymentActivities:
         params: dict[str, Any] = {}
         if data.amount_minor is not None:
             params["amount_to_capture"] = data.amount_minor
-        client = self._clients.for_merchant(data.merchant_id)
+        client = await self._clients.for_merchant(data.merchant_id)
         with stripe_errors():
             pi = await client.v1.payment_intents.capture_async(
                 data.payment_intent_id,
@@ -117,7 +117,7 @@ class PaymentActivities:
     @activity.defn(name="payments.cancel_intent")
     async def cancel_intent(self, data: CancelIntentInput) -> IntentView:
         """Cancel the intent, releasing any authorisation; an intent already final is returned as is."""
-        client = self._clients.for_merchant(data.merchant_id)
+        client = await self._clients.for_merchant(data.merchant_id)
         try:
             with stripe_errors():
                 pi = await client.v1.payment_intents.cancel_async(

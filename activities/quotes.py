@@ -146,7 +146,7 @@ class QuoteActivities:
             )
         if existing:
             return existing
-        client = self._stripe.for_merchant(data.merchant_id)
+        client = await self._stripe.for_merchant(data.merchant_id)
         with stripe_errors():
             created = await client.v1.customers.create_async(
                 {"metadata": {"workflow_id": data.workflow_id, "user_id": data.user_id}},
@@ -181,7 +181,7 @@ class QuoteActivities:
             params["description"] = data.description
         if data.collection_method == "send_invoice":
             params["invoice_settings"] = {"days_until_due": data.days_until_due or 30}
-        client = self._stripe.for_merchant(data.merchant_id)
+        client = await self._stripe.for_merchant(data.merchant_id)
         with stripe_errors():
             quote = await client.v1.quotes.create_async(
                 params,  # type: ignore[arg-type]
@@ -191,14 +191,14 @@ class QuoteActivities:
 
     @activity.defn(name="quotes.retrieve")
     async def retrieve(self, data: QuoteStepInput) -> QuoteSnapshot:
-        client = self._stripe.for_merchant(data.merchant_id)
+        client = await self._stripe.for_merchant(data.merchant_id)
         with stripe_errors():
             return self._snapshot(await client.v1.quotes.retrieve_async(data.quote_id))
 
     @activity.defn(name="quotes.finalize")
     async def finalize(self, data: QuoteStepInput) -> QuoteSnapshot:
         """draft → open; a retry after success finds it open already."""
-        client = self._stripe.for_merchant(data.merchant_id)
+        client = await self._stripe.for_merchant(data.merchant_id)
         with stripe_errors():
             current = await client.v1.quotes.retrieve_async(data.quote_id)
             if current.status != "draft":
@@ -211,7 +211,7 @@ class QuoteActivities:
     @activity.defn(name="quotes.accept")
     async def accept(self, data: QuoteStepInput) -> QuoteSnapshot:
         """open → accepted; Stripe creates the invoice (one-time lines) or the subscription."""
-        client = self._stripe.for_merchant(data.merchant_id)
+        client = await self._stripe.for_merchant(data.merchant_id)
         with stripe_errors():
             quote = await client.v1.quotes.retrieve_async(data.quote_id)
             if quote.status == "open":
@@ -229,7 +229,7 @@ class QuoteActivities:
     @activity.defn(name="quotes.cancel")
     async def cancel(self, data: QuoteStepInput) -> QuoteSnapshot:
         """draft/open → canceled; a quote Stripe already canceled (expiry) is left as it is."""
-        client = self._stripe.for_merchant(data.merchant_id)
+        client = await self._stripe.for_merchant(data.merchant_id)
         with stripe_errors():
             current = await client.v1.quotes.retrieve_async(data.quote_id)
             if current.status not in ("draft", "open"):

@@ -79,7 +79,7 @@ class ReconcileActivities:
             )
 
     async def _stripe_intents(self, merchant_id: str, before: int) -> list[StripeIntentView]:
-        client = self._deps.stripe.for_merchant(merchant_id)
+        client = await self._deps.stripe.for_merchant(merchant_id)
         views = []
         with stripe_errors("list_payment_intents"):
             page = await client.v1.payment_intents.list_async(
@@ -108,7 +108,7 @@ class ReconcileActivities:
         """Every refund, invoice or subscription at Stripe. Not cut off by `created`: only ledger rows
         are compared (each ledger side is cut off by the settle window), and a test-clock customer's
         objects carry the clock's time, weeks after the cutoff."""
-        client = self._deps.stripe.for_merchant(merchant_id)
+        client = await self._deps.stripe.for_merchant(merchant_id)
         views: list[StatusView] = []
         with stripe_errors(f"list_{kind}"):
             if kind == "refund":

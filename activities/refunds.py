@@ -32,7 +32,7 @@ class RefundActivities:
         }
         if data.reason:
             params["reason"] = data.reason
-        client = self._clients.for_merchant(data.merchant_id)
+        client = await self._clients.for_merchant(data.merchant_id)
         with stripe_errors():
             refund = await client.v1.refunds.create_async(
                 params,  # type: ignore[arg-type]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import stripe
 from sqlalchemy import select
 from temporalio.exceptions import ApplicationError
@@ -47,8 +49,10 @@ class StripeClients:
             )
         return self._box.decrypt(merchant.stripe_secret_key_enc)
 
-    def for_merchant(self, merchant_id: str) -> stripe.StripeClient:
-        key = self.secret_key(merchant_id)
+    async def for_merchant(self, merchant_id: str) -> stripe.StripeClient:
+        # The key is read on every call (a rotated key applies at once), off the event loop so
+        # the worker's other activities do not wait for the database.
+        key = await asyncio.to_thread(self.secret_key, merchant_id)
         client = self._cache.get(key)
         if client is None:
             http = (

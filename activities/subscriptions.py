@@ -161,7 +161,7 @@ class SubscriptionActivities:
     @activity.defn(name="subs.create_subscription")
     async def create_subscription(self, data: CreateSubscriptionInput) -> SubscriptionView:
         """Create the Stripe subscription (and its product and price when given as an amount)."""
-        client = self._clients.for_merchant(data.merchant_id)
+        client = await self._clients.for_merchant(data.merchant_id)
         with stripe_errors():
             price_id = data.plan.price_id
             if price_id is None:
@@ -190,7 +190,7 @@ class SubscriptionActivities:
     @activity.defn(name="subs.get_subscription")
     async def get_subscription(self, data: SubscriptionRef) -> SubscriptionView:
         """Re-read a subscription (adoption, after a webhook)."""
-        client = self._clients.for_merchant(data.merchant_id)
+        client = await self._clients.for_merchant(data.merchant_id)
         with stripe_errors():
             sub = await client.v1.subscriptions.retrieve_async(
                 data.subscription_id, {"expand": ["latest_invoice"]}
@@ -200,7 +200,7 @@ class SubscriptionActivities:
     @activity.defn(name="subs.check_renewal")
     async def check_renewal(self, data: CheckRenewalInput) -> RenewalCheck:
         """The subscription now, plus its invoices created since the period boundary (oldest first)."""
-        client = self._clients.for_merchant(data.merchant_id)
+        client = await self._clients.for_merchant(data.merchant_id)
         with stripe_errors():
             sub = await client.v1.subscriptions.retrieve_async(
                 data.subscription_id, {"expand": ["latest_invoice"]}
@@ -216,7 +216,7 @@ class SubscriptionActivities:
     @activity.defn(name="subs.pay_invoice")
     async def pay_invoice(self, data: PayInvoiceInput) -> InvoiceView:
         """Retry an open invoice off-session; a decline raises CardDeclined (not retried by Temporal)."""
-        client = self._clients.for_merchant(data.merchant_id)
+        client = await self._clients.for_merchant(data.merchant_id)
         with stripe_errors():
             current = await client.v1.invoices.retrieve_async(data.invoice_id)
             if current.status != "open":  # paid meanwhile (webhook, Stripe's own retry) or voided
@@ -232,7 +232,7 @@ class SubscriptionActivities:
     @activity.defn(name="subs.update_subscription")
     async def update_subscription(self, data: UpdateSubscriptionInput) -> SubscriptionView:
         """Cancel at period end, pause or resume collection, switch card or plan."""
-        client = self._clients.for_merchant(data.merchant_id)
+        client = await self._clients.for_merchant(data.merchant_id)
         params: SubscriptionUpdateParams = {"expand": ["latest_invoice"]}
         if data.workflow_id is not None:
             params["metadata"] = {"workflow_id": data.workflow_id}
@@ -264,7 +264,7 @@ class SubscriptionActivities:
     @activity.defn(name="subs.cancel_subscription")
     async def cancel_subscription(self, data: CancelSubscriptionInput) -> SubscriptionView:
         """Cancel now (an already canceled subscription is fine)."""
-        client = self._clients.for_merchant(data.merchant_id)
+        client = await self._clients.for_merchant(data.merchant_id)
         with stripe_errors():
             current = await client.v1.subscriptions.retrieve_async(data.subscription_id)
             if current.status in ("canceled", "incomplete_expired"):

@@ -75,7 +75,7 @@ async def _caller(args: argparse.Namespace) -> None:
         stripe_rate_limit_per_second=args.limit * args.headroom,
     )
     ledger = Ledger.from_url(settings.sqlalchemy_url)
-    client = StripeClients(settings, ledger).for_merchant(args.merchant_id)
+    client = await StripeClients(settings, ledger).for_merchant(args.merchant_id)
     gate = asyncio.Semaphore(args.concurrency)
 
     async def one() -> bool:

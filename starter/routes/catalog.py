@@ -13,7 +13,6 @@ from typing import Annotated, Any
 
 import stripe
 from fastapi import APIRouter, Body, Depends, Path, Query, Request
-from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from temporalio.exceptions import ApplicationError
 
@@ -85,7 +84,7 @@ async def _read(
     clients: StripeClients, merchant_id: str, call: Callable[[stripe.StripeClient], Awaitable[Any]]
 ) -> Any:
     try:
-        client = await run_in_threadpool(clients.for_merchant, merchant_id)
+        client = await clients.for_merchant(merchant_id)
         with stripe_errors():
             return await call(client)
     except ApplicationError as exc:
