@@ -36,7 +36,7 @@ from stripe_emulator.faults import EndpointFault, FaultConfig, FaultInjector
 from stripe_emulator.forms import parse_form, parse_query
 from stripe_emulator.stats import RequestStats, route_of
 from stripe_emulator.store import API_VERSION, Store
-from stripe_emulator.webhooks import WebhookDispatcher
+from stripe_emulator.webhooks import MAX_ATTEMPTS, RETRY_BASE_SECONDS, WebhookDispatcher
 
 log = logging.getLogger("stripe_emulator")
 
@@ -58,8 +58,8 @@ class EmulatorApp:
         seed: int | None = None,
         state_file: str | os.PathLike[str] | None = None,
         webhook_transport: httpx.AsyncBaseTransport | None = None,
-        webhook_retry_base_seconds: float = 0.05,
-        webhook_max_attempts: int = 4,
+        webhook_retry_base_seconds: float = RETRY_BASE_SECONDS,
+        webhook_max_attempts: int = MAX_ATTEMPTS,
         save_interval_seconds: float = 30.0,
     ) -> None:
         self.store = Store(seed)
@@ -408,8 +408,8 @@ def create_app(
     seed: int | None = None,
     state_file: str | os.PathLike[str] | None = None,
     webhook_transport: httpx.AsyncBaseTransport | None = None,
-    webhook_retry_base_seconds: float = 0.05,
-    webhook_max_attempts: int = 4,
+    webhook_retry_base_seconds: float = RETRY_BASE_SECONDS,
+    webhook_max_attempts: int = MAX_ATTEMPTS,
     save_interval_seconds: float = 30.0,
 ) -> EmulatorApp:
     """Build the emulator ASGI app."""

@@ -179,3 +179,22 @@ async def test_webhook_endpoint_crud(hclient: stripe.StripeClient) -> None:
     assert [e.id for e in listed.data] == [ep.id]
     deleted = await hclient.v1.webhook_endpoints.delete_async(ep.id)
     assert deleted.deleted is True
+
+
+async def test_default_retries_outlast_a_restart_of_the_receiving_api() -> None:
+    # A chaos run restarts the API for a few seconds; Stripe would keep retrying for days. With the
+    # old 0.35 s of retries, every event of such a window was lost for good.
+    delays = create_app().webhooks.retry_delays()
+    assert delays == sorted(delays) and delays[0] > 0
+    assert 30 <= sum(delays) <= 300
+
+
+async def test_emulator_command_refuses_a_webhook_schedule_without_attempts(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from stripe_emulator.__main__ import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["--webhook-attempts", "0"])
+    assert exited.value.code == 2
+    assert "--webhook-attempts must be at least 1" in capsys.readouterr().err
