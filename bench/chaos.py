@@ -21,10 +21,12 @@ import httpx
 from bench.harness.billing_flows import MIX, Driver, Flow
 from bench.harness.checks import (
     audit_violations,
+    delivered_times,
     final_statuses,
     ledger_invoice_violations,
     notification_violations,
     reconcile,
+    resend_violations,
     stripe_invoices,
     undelivered_notifications,
 )
@@ -161,6 +163,9 @@ async def run(args: argparse.Namespace) -> int:
                 break
             await asyncio.sleep(1)
         violations += notify
+        # Every accepted event, not only the repeats, so the short run in the suite exercises the lookup.
+        resent = resend_violations(receiver, await delivered_times(driver.http, list(receiver.accepted)))
+        violations += resent
         recon = await reconcile(stack, merchant)
         violations += [
             f"reconciliation: {d.object_type} {d.object_id} {d.field} ledger={d.ledger_value} "
@@ -189,7 +194,9 @@ async def run(args: argparse.Namespace) -> int:
     print(
         f"merchant receiver (refusing {args.receiver_fail_rate:.0%}): {sum(receiver.accepted.values())} accepted, "
         f"{receiver.failed_on_purpose} refused on "
-        f"purpose, {repeats} repeat deliveries of an already accepted event, "
+        f"purpose, {repeats} repeat deliveries of an already accepted event "
+        f"({repeats - len(resent)} sent before billflow had stored the merchant's 2xx, i.e. the worker "
+        f"died with the POST in flight; {len(resent)} after), "
         f"{receiver.rejected_signatures} bad signatures"
     )
     print(

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -197,6 +199,35 @@ def notification_violations(
         out.append(f"notification {n['id']} {n['status']} after {n['attempts']} attempts {codes}")
     repeats = sum(count - 1 for count in receiver.accepted.values())
     return out, repeats
+
+
+def resend_violations(receiver: Receiver, delivered: Mapping[str, datetime | None]) -> list[str]:
+    """Deliveries the merchant accepted after billflow had recorded a 2xx for the same event.
+
+    A repeat that arrived before the ledger's `delivered_at` is the at-least-once window of a
+    worker killed between the merchant's answer and storing it; one after it means billflow sent
+    an event again although it knew the merchant had it."""
+    out = []
+    for event_id, times in sorted(receiver.accepted_at.items()):
+        stored = delivered.get(event_id)
+        if len(times) < 2 or stored is None:
+            continue
+        stored_at = (stored if stored.tzinfo else stored.replace(tzinfo=UTC)).timestamp()
+        late = [t - stored_at for t in times if t > stored_at]
+        if late:
+            out.append(
+                f"notification {event_id} accepted again {max(late):.1f} s after billflow recorded its 2xx"
+            )
+    return out
+
+
+async def delivered_times(http: httpx.AsyncClient, event_ids: list[str]) -> dict[str, datetime | None]:
+    """The ledger's `delivered_at` of each notification."""
+    out: dict[str, datetime | None] = {}
+    for event_id in event_ids:
+        got = (await http.get(f"/v1/merchant/notifications/{event_id}")).json()["data"]["delivered_at"]
+        out[event_id] = datetime.fromisoformat(got) if got else None
+    return out
 
 
 async def undelivered_notifications(http: httpx.AsyncClient) -> list[dict[str, Any]]:

@@ -8,7 +8,8 @@ import hmac
 import json
 import random
 import threading
-from collections import Counter
+import time
+from collections import Counter, defaultdict
 from typing import Any
 
 from starlette.applications import Starlette
@@ -26,6 +27,9 @@ class Receiver:
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self.accepted: Counter[str] = Counter()
+        # When each accepted delivery arrived (Unix seconds), to tell a resend after billflow
+        # recorded the 2xx from one sent while the sender's crash hid the answer.
+        self.accepted_at: defaultdict[str, list[float]] = defaultdict(list)
         self.types: dict[str, str] = {}
         self.data: dict[str, dict[str, Any]] = {}
         self.rejected_signatures = 0
@@ -52,6 +56,7 @@ class Receiver:
                 return Response("try later", status_code=503)
             event: dict[str, Any] = json.loads(body)
             self.accepted[event["id"]] += 1
+            self.accepted_at[event["id"]].append(time.time())
             self.types[event["id"]] = event.get("type", "")
             self.data[event["id"]] = event.get("data") or {}
         return Response("ok")

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
-from bench.harness.checks import StripeInvoices, audit_violations, notification_violations
+from bench.harness.checks import StripeInvoices, audit_violations, notification_violations, resend_violations
 from bench.harness.flows import InvoiceExpectation, PaymentExpectation
 from bench.harness.receiver import Receiver
 
@@ -86,3 +87,22 @@ def test_a_notification_the_ledger_still_owes_is_a_violation() -> None:
     pending["attempt_log"] = [{"status_code": 503}, {"status_code": 503}]
     violations, _ = notification_violations(Receiver(), [], [pending])
     assert violations == ["notification payment/m/k:payment.completed pending after 2 attempts [503, 503]"]
+
+
+def test_a_repeat_sent_before_billflow_stored_the_2xx_is_the_crash_window_not_a_violation() -> None:
+    # The worker died while its POST was in flight: the merchant accepted, billflow never saw the
+    # 2xx, and the retry sent the same event id again (the merchant dedupes on it).
+    receiver = Receiver()
+    receiver.accepted_at["e1"] += [100.0, 130.0]
+    delivered = {"e1": datetime.fromtimestamp(130.5, UTC)}
+    assert resend_violations(receiver, delivered) == []
+
+
+def test_an_event_sent_again_after_billflow_stored_its_2xx_is_a_violation() -> None:
+    receiver = Receiver()
+    receiver.accepted_at["e1"] += [100.0, 160.0]
+    receiver.accepted_at["e2"] += [100.0]
+    delivered = {"e1": datetime.fromtimestamp(100.2, UTC), "e2": datetime.fromtimestamp(100.2, UTC)}
+    assert resend_violations(receiver, delivered) == [
+        "notification e1 accepted again 59.8 s after billflow recorded its 2xx"
+    ]
