@@ -43,7 +43,8 @@ def start_attributes(
 def static_details(*facts: tuple[str, object | None]) -> str:
     """A run's key facts as the markdown list the UI shows under its summary; unknown facts are left out.
 
-    Never put emails or names here: unlike payloads, they would be readable without the codec.
+    Keep emails and names out: every operator reads these, and only the payload codec (off unless
+    BILLFLOW_PAYLOAD_KEY is set) keeps them out of plain history, as it does for payloads.
     """
     return "\n".join(f"- **{label}**: {value}" for label, value in facts if value not in (None, ""))
 
@@ -123,7 +124,7 @@ def notify_details(event: MerchantEvent, redelivery: bool = False) -> str:
         ("Type", event.type),
         ("Merchant", event.merchant_id),
         ("Delivery", "redelivery asked for by the merchant" if redelivery else "first delivery"),
-        ("Retries", "exponential back-off for up to 3 days; never sent again after a 2xx"),
+        ("Retries", "exponential back-off for up to 3 days; never sent again once a 2xx is recorded"),
     )
 
 
